@@ -1,0 +1,58 @@
+/**
+ * Why serving-cert refused material or could not start. Every code is a literal so that callers
+ * can branch on it; the message says what to fix.
+ */
+export type ServingCertErrorCode =
+  /** An option or the environment is missing or contradictory. */
+  | 'E_CONFIG'
+  /** A file or Secret key that must be there is not. */
+  | 'E_MISSING'
+  /** A file or Secret key is empty. */
+  | 'E_EMPTY'
+  /** A file or Secret key is larger than the size bound. */
+  | 'E_TOO_LARGE'
+  /** PEM, certificate or key cannot be parsed. */
+  | 'E_PARSE'
+  /** tls.key does not belong to the leaf of tls.crt. */
+  | 'E_KEY_MISMATCH'
+  /** The leaf (or a certificate of its chain) has expired. */
+  | 'E_EXPIRED'
+  /** The leaf's notBefore is further in the future than the allowed clock skew. */
+  | 'E_NOT_YET_VALID'
+  /** The leaf does not cover a DNS name it must cover. */
+  | 'E_DNS_NAME'
+  /** The leaf does not chain to the ca.crt of its own Secret. */
+  | 'E_CHAIN'
+  /** Reading a file failed for another reason than its absence. */
+  | 'E_IO'
+  /** The certificate did not become available within timeoutMs. */
+  | 'E_TIMEOUT'
+  /** The handle was closed, or the start was aborted. */
+  | 'E_CLOSED';
+
+/**
+ * The error serving-cert throws, rejects with and emits. `details` never holds key material.
+ */
+export class ServingCertError extends Error {
+  override readonly name = 'ServingCertError';
+  readonly code: ServingCertErrorCode;
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(
+    code: ServingCertErrorCode,
+    message: string,
+    options: { cause?: unknown; details?: Record<string, unknown> } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = Object.freeze({ ...options.details });
+  }
+}
+
+/** True when `error` is a {@link ServingCertError}, optionally with the given code. */
+export function isServingCertError(
+  error: unknown,
+  code?: ServingCertErrorCode,
+): error is ServingCertError {
+  return error instanceof ServingCertError && (code === undefined || error.code === code);
+}

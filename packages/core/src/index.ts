@@ -1,0 +1,16 @@
+/**
+ * serving-cert: a Node.js service in Kubernetes provisions, serves and rotates its own TLS
+ * certificate with `await ensureServingCert()`.
+ * @packageDocumentation
+ */
+export { ensureServingCert } from './ensureServingCert.js';
+export type { EnsureOptions } from './ensureServingCert.js';
+export type { CertificateState, ServerOptionsRequest, ServingCert } from './live/servingCert.js';
+export type { TrustState } from './live/trustStore.js';
+export type { CertInfo } from './x509/certInfo.js';
+export { ServingCertError, isServingCertError } from './errors.js';
+export type { ServingCertErrorCode } from './errors.js';
+export { consoleLogger, silentLogger } from './logger.js';
+export type { Logger } from './logger.js';
+export { validateServingBundle, validateCaBundle } from './x509/validateBundle.js';
+export type { Expectations, Problem, RawFiles, ValidCaBundle, ValidServingBundle } from './x509/validateBundle.js';

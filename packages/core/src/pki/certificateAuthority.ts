@@ -1,0 +1,143 @@
+import { X509Certificate, type KeyObject } from 'node:crypto';
+import {
+  generatePrivateKey,
+  issueCertificate,
+  privateKeyFromPem,
+  privateKeyToPem,
+  type KeyAlgorithm,
+  type KeyEncoding,
+} from './issueCertificate.js';
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+/** A leaf issued by a {@link CertificateAuthority}, laid out as cert-manager writes a Secret. */
+export interface IssuedLeaf {
+  /** `tls.crt`: the leaf, followed by the intermediates between it and `ca.crt`. */
+  certPem: string;
+  /** `tls.key` */
+  keyPem: string;
+  /** `ca.crt`: the root-most CA of the chain. */
+  caPem: string;
+  /** The leaf alone, parsed. */
+  leaf: X509Certificate;
+}
+
+/** What a leaf should look like; every field has a default that makes a valid serving leaf. */
+export interface LeafOptions {
+  dnsNames?: string[];
+  ipAddresses?: string[];
+  commonName?: string;
+  keyAlgorithm?: KeyAlgorithm;
+  keyEncoding?: KeyEncoding;
+  /** Use this key instead of making a new one. */
+  key?: KeyObject;
+  /** Default: one minute ago. */
+  notBefore?: Date;
+  /** Default: notBefore plus 90 days. */
+  notAfter?: Date;
+  extendedKeyUsage?: Array<'serverAuth' | 'clientAuth'>;
+}
+
+/** How a CA is made. */
+export interface CertificateAuthorityOptions {
+  commonName?: string;
+  keyAlgorithm?: KeyAlgorithm;
+  notBefore?: Date;
+  /** Default: notBefore plus 10 years. */
+  notAfter?: Date;
+}
+
+/**
+ * A certificate authority in memory (or loaded from PEM) that issues serving leaves and
+ * intermediates. Used by the local development source and by tests; never for verification.
+ */
+export class CertificateAuthority {
+  readonly cert: X509Certificate;
+  readonly certPem: string;
+  readonly key: KeyObject;
+  /** Intermediates from this CA up to (excluding) the root, this CA first; empty for a root. */
+  readonly chainPem: string;
+  /** The root CA's certificate: what cert-manager writes as `ca.crt`. */
+  readonly rootPem: string;
+
+  private constructor(certPem: string, key: KeyObject, chainPem: string, rootPem: string) {
+    this.certPem = certPem;
+    this.cert = new X509Certificate(certPem);
+    this.key = key;
+    this.chainPem = chainPem;
+    this.rootPem = rootPem || certPem;
+  }
+
+  /** Makes a new self-signed root CA. */
+  static create(options: CertificateAuthorityOptions = {}): CertificateAuthority {
+    const key = generatePrivateKey(options.keyAlgorithm ?? 'ecdsa-p256');
+    const notBefore = options.notBefore ?? new Date(Date.now() - HOUR);
+    const certPem = issueCertificate({
+      subject: { commonName: options.commonName ?? 'serving-cert test root CA' },
+      subjectKey: key,
+      notBefore,
+      notAfter: options.notAfter ?? new Date(notBefore.getTime() + 3650 * DAY),
+      isCa: true,
+    });
+    return new CertificateAuthority(certPem, key, '', '');
+  }
+
+  /** Loads a CA from its certificate and key PEM. */
+  static fromPem(certPem: string, keyPem: string): CertificateAuthority {
+    return new CertificateAuthority(certPem, privateKeyFromPem(keyPem), '', '');
+  }
+
+  /** `keyPem` of this CA's private key, PKCS#8. */
+  get keyPem(): string {
+    return privateKeyToPem(this.key);
+  }
+
+  /** Issues an intermediate CA signed by this one. */
+  intermediate(options: CertificateAuthorityOptions = {}): CertificateAuthority {
+    const key = generatePrivateKey(options.keyAlgorithm ?? 'ecdsa-p256');
+    const notBefore = options.notBefore ?? new Date(Date.now() - HOUR);
+    const certPem = issueCertificate({
+      subject: { commonName: options.commonName ?? 'serving-cert test intermediate CA' },
+      subjectKey: key,
+      issuer: { cert: this.cert, key: this.key },
+      notBefore,
+      notAfter: options.notAfter ?? new Date(notBefore.getTime() + 1825 * DAY),
+      isCa: true,
+    });
+    return new CertificateAuthority(certPem, key, certPem + this.chainPem, this.rootPem);
+  }
+
+  /** Issues a serving leaf: by default for `localhost` with a new ECDSA P-256 key, valid 90 days. */
+  issue(options: LeafOptions = {}): IssuedLeaf {
+    const key = options.key ?? generatePrivateKey(options.keyAlgorithm ?? 'ecdsa-p256');
+    const notBefore = options.notBefore ?? new Date(Date.now() - 60_000);
+    const dnsNames = options.dnsNames ?? ['localhost'];
+    const leafPem = issueCertificate({
+      subject: { commonName: options.commonName ?? dnsNames[0] ?? 'serving-cert leaf' },
+      subjectKey: key,
+      issuer: { cert: this.cert, key: this.key },
+      notBefore,
+      notAfter: options.notAfter ?? new Date(notBefore.getTime() + 90 * DAY),
+      dnsNames,
+      ipAddresses: options.ipAddresses ?? [],
+      ...(options.extendedKeyUsage ? { extendedKeyUsage: options.extendedKeyUsage } : {}),
+    });
+    const encoding = options.keyEncoding ?? defaultEncoding(key);
+    // As cert-manager's CA issuer writes a Secret: the intermediates follow the leaf in
+    // tls.crt, and ca.crt holds the root-most CA.
+    return {
+      certPem: leafPem + this.chainPem,
+      keyPem: privateKeyToPem(key, encoding),
+      caPem: this.rootPem,
+      leaf: new X509Certificate(leafPem),
+    };
+  }
+}
+
+function defaultEncoding(key: KeyObject): KeyEncoding {
+  // cert-manager writes PKCS#1 for RSA by default and SEC1 for ECDSA; Ed25519 has only PKCS#8.
+  if (key.asymmetricKeyType === 'rsa') return 'pkcs1';
+  if (key.asymmetricKeyType === 'ec') return 'sec1';
+  return 'pkcs8';
+}

@@ -1,0 +1,222 @@
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  sign,
+  type KeyObject,
+  type X509Certificate,
+} from 'node:crypto';
+import { isIP } from 'node:net';
+import forge from 'node-forge';
+
+// Issuing only: the local development CA and test material. Verification is OpenSSL's job
+// (node:crypto and node:tls), never this module's. node-forge encodes DER; node:crypto makes
+// keys and signatures, so RSA, ECDSA and Ed25519 all work (forge's own X.509 is RSA-only).
+
+const { asn1 } = forge;
+
+/** Key algorithms serving-cert can issue for, as cert-manager's `spec.privateKey` can ask. */
+export type KeyAlgorithm = 'rsa-2048' | 'rsa-3072' | 'rsa-4096' | 'ecdsa-p256' | 'ecdsa-p384' | 'ed25519';
+
+/** How a private key is written as PEM: PKCS#8 for all, PKCS#1 for RSA, SEC1 for ECDSA. */
+export type KeyEncoding = 'pkcs8' | 'pkcs1' | 'sec1';
+
+/** Makes a new private key of the given algorithm. */
+export function generatePrivateKey(algorithm: KeyAlgorithm = 'ecdsa-p256'): KeyObject {
+  switch (algorithm) {
+    case 'rsa-2048':
+    case 'rsa-3072':
+    case 'rsa-4096':
+      return generateKeyPairSync('rsa', { modulusLength: Number(algorithm.slice(4)) }).privateKey;
+    case 'ecdsa-p256':
+      return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    case 'ecdsa-p384':
+      return generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey;
+    case 'ed25519':
+      return generateKeyPairSync('ed25519').privateKey;
+  }
+}
+
+/** Writes a private key as PEM; `pkcs1` needs an RSA key and `sec1` an EC key. */
+export function privateKeyToPem(key: KeyObject, encoding: KeyEncoding = 'pkcs8'): string {
+  return key.export({ type: encoding, format: 'pem' }) as string;
+}
+
+/** Reads a PEM private key (PKCS#1, PKCS#8 or SEC1). */
+export function privateKeyFromPem(pem: string): KeyObject {
+  return createPrivateKey(pem);
+}
+
+/** A distinguished name with the attributes serving-cert uses. */
+export interface DistinguishedName {
+  commonName?: string;
+  organization?: string[];
+}
+
+/** What goes into one certificate. */
+export interface CertificateTemplate {
+  subject: DistinguishedName;
+  /** The key to certify: a private key (required for a self-signed certificate) or a public key. */
+  subjectKey: KeyObject;
+  /** Issuer certificate and key; omit for a self-signed certificate. */
+  issuer?: { cert: X509Certificate; key: KeyObject };
+  notBefore: Date;
+  notAfter: Date;
+  /** A CA certificate (basicConstraints CA:TRUE, keyCertSign). Default false. */
+  isCa?: boolean;
+  /** DNS names and IP addresses for subjectAltName. */
+  dnsNames?: string[];
+  ipAddresses?: string[];
+  /** Extended key usages of a leaf. Default serverAuth and clientAuth. */
+  extendedKeyUsage?: Array<'serverAuth' | 'clientAuth'>;
+  /** Serial number bytes; default 16 random bytes. */
+  serialNumber?: Buffer;
+}
+
+const OID = {
+  commonName: '2.5.4.3',
+  organization: '2.5.4.10',
+  basicConstraints: '2.5.29.19',
+  keyUsage: '2.5.29.15',
+  extKeyUsage: '2.5.29.37',
+  subjectAltName: '2.5.29.17',
+  subjectKeyIdentifier: '2.5.29.14',
+  authorityKeyIdentifier: '2.5.29.35',
+  serverAuth: '1.3.6.1.5.5.7.3.1',
+  clientAuth: '1.3.6.1.5.5.7.3.2',
+  sha256WithRSAEncryption: '1.2.840.113549.1.1.11',
+  ecdsaWithSHA256: '1.2.840.10045.4.3.2',
+  ecdsaWithSHA384: '1.2.840.10045.4.3.3',
+  ed25519: '1.3.101.112',
+} as const;
+
+type Asn1 = forge.asn1.Asn1;
+
+const seq = (value: Asn1[]): Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, value);
+const oid = (id: string): Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(id).getBytes());
+const octets = (bytes: Buffer): Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OCTETSTRING, false, bytes.toString('binary'));
+const bool = (value: boolean): Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BOOLEAN, false, value ? '\xff' : '\x00');
+const integer = (bytes: Buffer): Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, bytes.toString('binary'));
+const bitString = (bytes: Buffer, unusedBits = 0): Asn1 =>
+  asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BITSTRING, false, String.fromCharCode(unusedBits) + bytes.toString('binary'));
+const explicit = (tag: number, inner: Asn1): Asn1 => asn1.create(asn1.Class.CONTEXT_SPECIFIC, tag, true, [inner]);
+const fromDer = (der: Buffer): Asn1 => asn1.fromDer(forge.util.createBuffer(der.toString('binary')));
+const toDer = (node: Asn1): Buffer => Buffer.from(asn1.toDer(node).getBytes(), 'binary');
+
+function name(dn: DistinguishedName): Asn1 {
+  const rdn = (type: string, value: string): Asn1 =>
+    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SET, true, [
+      seq([oid(type), asn1.create(asn1.Class.UNIVERSAL, asn1.Type.UTF8, false, forge.util.encodeUtf8(value))]),
+    ]);
+  const rdns: Asn1[] = [];
+  for (const org of dn.organization ?? []) rdns.push(rdn(OID.organization, org));
+  if (dn.commonName !== undefined) rdns.push(rdn(OID.commonName, dn.commonName));
+  return seq(rdns);
+}
+
+function time(date: Date): Asn1 {
+  // RFC 5280 4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050.
+  return date.getUTCFullYear() < 2050
+    ? asn1.create(asn1.Class.UNIVERSAL, asn1.Type.UTCTIME, false, asn1.dateToUtcTime(date))
+    : asn1.create(asn1.Class.UNIVERSAL, asn1.Type.GENERALIZEDTIME, false, asn1.dateToGeneralizedTime(date));
+}
+
+function extension(id: string, critical: boolean, value: Asn1): Asn1 {
+  return seq([oid(id), ...(critical ? [bool(true)] : []), octets(toDer(value))]);
+}
+
+function signatureAlgorithm(key: KeyObject): { identifier: Asn1; digest: string | null } {
+  switch (key.asymmetricKeyType) {
+    case 'rsa':
+      return { identifier: seq([oid(OID.sha256WithRSAEncryption), asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, '')]), digest: 'sha256' };
+    case 'ec':
+      return key.asymmetricKeyDetails?.namedCurve === 'secp384r1'
+        ? { identifier: seq([oid(OID.ecdsaWithSHA384)]), digest: 'sha384' }
+        : { identifier: seq([oid(OID.ecdsaWithSHA256)]), digest: 'sha256' };
+    case 'ed25519':
+      return { identifier: seq([oid(OID.ed25519)]), digest: null };
+    default:
+      throw new Error(`cannot sign with a ${String(key.asymmetricKeyType)} key`);
+  }
+}
+
+function keyIdentifier(publicKeyDer: Buffer): Buffer {
+  return createHash('sha1').update(publicKeyDer).digest();
+}
+
+function ipToBytes(ip: string): Buffer {
+  if (isIP(ip) === 4) return Buffer.from(ip.split('.').map(Number));
+  // IPv6: expand '::' and write 8 groups of 16 bits.
+  const [head = '', tail = ''] = ip.split('::');
+  const headGroups = head ? head.split(':') : [];
+  const tailGroups = ip.includes('::') && tail ? tail.split(':') : [];
+  const groups = ip.includes('::')
+    ? [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups]
+    : headGroups;
+  const bytes = Buffer.alloc(16);
+  groups.forEach((group, index) => bytes.writeUInt16BE(parseInt(group, 16), index * 2));
+  return bytes;
+}
+
+/** Issues one X.509 v3 certificate and returns it as PEM. */
+export function issueCertificate(template: CertificateTemplate): string {
+  const subjectPublicKey = template.subjectKey.type === 'private' ? createPublicKey(template.subjectKey) : template.subjectKey;
+  const spkiDer = subjectPublicKey.export({ type: 'spki', format: 'der' });
+  const signingKey = template.issuer?.key ?? template.subjectKey;
+  const issuerPublicDer = template.issuer
+    ? template.issuer.cert.publicKey.export({ type: 'spki', format: 'der' })
+    : spkiDer;
+  const algorithm = signatureAlgorithm(signingKey);
+
+  const serial = Buffer.from(template.serialNumber ?? randomBytes(16));
+  serial[0] = (serial[0] ?? 0) & 0x7f; // a positive INTEGER
+  if (serial[0] === 0) serial[0] = 0x01; // and minimally encoded
+
+  const extensions: Asn1[] = [];
+  if (template.isCa) {
+    extensions.push(extension(OID.basicConstraints, true, seq([bool(true)])));
+    // digitalSignature, keyCertSign, cRLSign
+    extensions.push(extension(OID.keyUsage, true, bitString(Buffer.from([0x86]), 1)));
+  } else {
+    extensions.push(extension(OID.basicConstraints, true, seq([])));
+    // digitalSignature, keyEncipherment: cert-manager's default usages
+    extensions.push(extension(OID.keyUsage, true, bitString(Buffer.from([0xa0]), 5)));
+    const usages = template.extendedKeyUsage ?? ['serverAuth', 'clientAuth'];
+    if (usages.length > 0) extensions.push(extension(OID.extKeyUsage, false, seq(usages.map((usage) => oid(OID[usage])))));
+  }
+  const altNames: Asn1[] = [
+    ...(template.dnsNames ?? []).map((dns) => asn1.create(asn1.Class.CONTEXT_SPECIFIC, 2, false, dns)),
+    ...(template.ipAddresses ?? []).map((ip) => asn1.create(asn1.Class.CONTEXT_SPECIFIC, 7, false, ipToBytes(ip).toString('binary'))),
+  ];
+  if (altNames.length > 0) extensions.push(extension(OID.subjectAltName, false, seq(altNames)));
+  extensions.push(extension(OID.subjectKeyIdentifier, false, octets(keyIdentifier(spkiDer))));
+  extensions.push(extension(OID.authorityKeyIdentifier, false,
+    seq([asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, false, keyIdentifier(issuerPublicDer).toString('binary'))])));
+
+  const tbs = seq([
+    explicit(0, integer(Buffer.from([2]))),
+    integer(serial),
+    algorithm.identifier,
+    template.issuer ? subjectNameOf(template.issuer.cert) : name(template.subject),
+    seq([time(template.notBefore), time(template.notAfter)]),
+    name(template.subject),
+    fromDer(spkiDer),
+    explicit(3, seq(extensions)),
+  ]);
+  const tbsDer = toDer(tbs);
+  const signature = sign(algorithm.digest, tbsDer, signingKey);
+  const certificate = toDer(seq([tbs, algorithm.identifier, bitString(signature)]));
+  const base64 = certificate.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '');
+  return `-----BEGIN CERTIFICATE-----\n${base64}\n-----END CERTIFICATE-----\n`;
+}
+
+/** The issuer name of a child is the subject name of its issuer, copied byte for byte. */
+function subjectNameOf(cert: X509Certificate): Asn1 {
+  const tbs = (fromDer(Buffer.from(cert.raw)).value as Asn1[])[0]!;
+  const fields = tbs.value as Asn1[];
+  // [0] version is present in v3 certificates: subject is then the 6th field, else the 5th.
+  const hasVersion = fields[0]?.tagClass === asn1.Class.CONTEXT_SPECIFIC;
+  return fields[hasVersion ? 5 : 4]!;
+}

@@ -1,0 +1,152 @@
+import { describe, expect, it } from 'vitest';
+import { CertificateAuthority, generatePrivateKey, privateKeyToPem, type KeyAlgorithm, type KeyEncoding } from '../src/pki/index.js';
+import { validateCaBundle, validateServingBundle, type RawFiles } from '../src/x509/validateBundle.js';
+import { isServingCertError } from '../src/errors.js';
+
+const names = ['web', 'web.shop', 'web.shop.svc', 'web.shop.svc.cluster.local'];
+const expect_ = { dnsNames: names, clockSkewMs: 5 * 60_000, maxBytes: 64 * 1024, description: 'files /test' };
+const now = new Date();
+const DAY = 86_400_000;
+
+const ca = CertificateAuthority.create({ commonName: 'root A' });
+const otherCa = CertificateAuthority.create({ commonName: 'root B' });
+
+function files(certPem: string, keyPem: string, caPem?: string): RawFiles {
+  return {
+    'tls.crt': Buffer.from(certPem),
+    'tls.key': Buffer.from(keyPem),
+    ...(caPem === undefined ? {} : { 'ca.crt': Buffer.from(caPem) }),
+  };
+}
+
+function refusalOf(run: () => unknown): { code: string; message: string; problems: unknown } {
+  try {
+    run();
+  } catch (error) {
+    if (isServingCertError(error)) return { code: error.code, message: error.message, problems: error.details.problems };
+    throw error;
+  }
+  throw new Error('expected a refusal, got a valid bundle');
+}
+
+describe('validateServingBundle accepts', () => {
+  it.each<[string, KeyAlgorithm, KeyEncoding]>([
+    ['RSA 2048, PKCS#1', 'rsa-2048', 'pkcs1'],
+    ['RSA 2048, PKCS#8', 'rsa-2048', 'pkcs8'],
+    ['ECDSA P-256, SEC1', 'ecdsa-p256', 'sec1'],
+    ['ECDSA P-256, PKCS#8', 'ecdsa-p256', 'pkcs8'],
+    ['ECDSA P-384, SEC1', 'ecdsa-p384', 'sec1'],
+    ['Ed25519, PKCS#8', 'ed25519', 'pkcs8'],
+  ])('%s', (_label, keyAlgorithm, keyEncoding) => {
+    const leaf = ca.issue({ dnsNames: names, keyAlgorithm, keyEncoding });
+    const valid = validateServingBundle(files(leaf.certPem, leaf.keyPem, leaf.caPem), expect_, now);
+    expect(valid.info.serialNumber).toBe(leaf.leaf.serialNumber);
+    expect(valid.info.dnsNames).toEqual(names);
+    expect(valid.warnings).toEqual([]);
+  });
+
+  it('a leaf with an intermediate in tls.crt and the root in ca.crt', () => {
+    const intermediate = ca.intermediate();
+    const leaf = intermediate.issue({ dnsNames: names });
+    expect(leaf.certPem.match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
+    const valid = validateServingBundle(files(leaf.certPem, leaf.keyPem, leaf.caPem), expect_, now);
+    expect(valid.info.issuer).toContain('intermediate');
+    expect(valid.cas.map((cert) => cert.subject)).toEqual([ca.cert.subject]);
+  });
+
+  it('a wildcard that covers the names', () => {
+    const leaf = ca.issue({ dnsNames: ['*.shop.svc', 'web', 'web.shop', 'web.shop.svc.cluster.local'] });
+    expect(() => validateServingBundle(files(leaf.certPem, leaf.keyPem), expect_, now)).not.toThrow();
+  });
+
+  it('a notBefore a little ahead of this clock, within the skew', () => {
+    const leaf = ca.issue({ dnsNames: names, notBefore: new Date(now.getTime() + 60_000) });
+    expect(() => validateServingBundle(files(leaf.certPem, leaf.keyPem), expect_, now)).not.toThrow();
+  });
+
+  it('with a warning, a leaf in the last tenth of its lifetime', () => {
+    const leaf = ca.issue({ dnsNames: names, notBefore: new Date(now.getTime() - 95 * DAY), notAfter: new Date(now.getTime() + 5 * DAY) });
+    const valid = validateServingBundle(files(leaf.certPem, leaf.keyPem), expect_, now);
+    expect(valid.warnings.join()).toMatch(/expires soon/);
+  });
+});
+
+describe('validateServingBundle refuses', () => {
+  const good = ca.issue({ dnsNames: names });
+  const other = ca.issue({ dnsNames: names });
+  const cases: Array<[string, () => RawFiles, string, RegExp]> = [
+    ['a missing tls.key', () => ({ 'tls.crt': Buffer.from(good.certPem) }), 'E_MISSING', /tls\.key is missing/],
+    ['an empty tls.crt', () => files('', good.keyPem), 'E_EMPTY', /tls\.crt is empty/],
+    ['a blank tls.key', () => files(good.certPem, '\n \n'), 'E_EMPTY', /tls\.key is empty/],
+    ['an oversized tls.crt', () => files(good.certPem + 'x'.repeat(70_000), good.keyPem), 'E_TOO_LARGE', /larger than 65536/],
+    ['a truncated tls.crt', () => files(good.certPem.slice(0, good.certPem.length / 2), good.keyPem), 'E_PARSE', /truncated/],
+    ['corrupt base64 in tls.crt', () => files(good.certPem.replace(/\n[A-Za-z0-9+/]{10}/, '\n!!!!!!!!!!'), good.keyPem), 'E_PARSE', /corrupt/],
+    ['a tls.crt that is not PEM', () => files('hello world', good.keyPem), 'E_PARSE', /no PEM CERTIFICATE/],
+    ['a certificate block with garbage DER', () => files('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', good.keyPem), 'E_PARSE', /does not parse/],
+    ['a truncated tls.key', () => files(good.certPem, good.keyPem.slice(0, 60)), 'E_PARSE', /truncated/],
+    ['a key that is no key', () => files(good.certPem, '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n'), 'E_PARSE', /does not parse/],
+    ['the key of another certificate', () => files(good.certPem, other.keyPem), 'E_KEY_MISMATCH', /does not belong/],
+    ['an expired leaf', () => {
+      const leaf = ca.issue({ dnsNames: names, notBefore: new Date(now.getTime() - 10 * DAY), notAfter: new Date(now.getTime() - DAY) });
+      return files(leaf.certPem, leaf.keyPem);
+    }, 'E_EXPIRED', /expired at/],
+    ['a leaf not yet valid', () => {
+      const leaf = ca.issue({ dnsNames: names, notBefore: new Date(now.getTime() + DAY) });
+      return files(leaf.certPem, leaf.keyPem);
+    }, 'E_NOT_YET_VALID', /not valid before/],
+    ['a leaf missing a DNS name', () => {
+      const leaf = ca.issue({ dnsNames: ['web', 'web.shop'] });
+      return files(leaf.certPem, leaf.keyPem);
+    }, 'E_DNS_NAME', /does not cover web\.shop\.svc, web\.shop\.svc\.cluster\.local/],
+    ['a leaf its own ca.crt did not sign', () => files(good.certPem, good.keyPem, otherCa.certPem), 'E_CHAIN', /does not chain/],
+    ['a ca.crt that is not PEM', () => files(good.certPem, good.keyPem, 'nope'), 'E_PARSE', /ca\.crt holds no PEM/],
+  ];
+  it.each(cases)('%s', (_label, make, code, message) => {
+    const refusal = refusalOf(() => validateServingBundle(make(), expect_, now));
+    expect(refusal.code).toBe(code);
+    expect(refusal.message).toMatch(message);
+    expect(refusal.message).toMatch(/^files \/test: /);
+  });
+
+  it('names every reason at once, the first one as the code', () => {
+    const leaf = ca.issue({ dnsNames: ['elsewhere'], notBefore: new Date(now.getTime() - 10 * DAY), notAfter: new Date(now.getTime() - DAY) });
+    const refusal = refusalOf(() => validateServingBundle(files(leaf.certPem, other.keyPem), expect_, now));
+    expect(refusal.code).toBe('E_KEY_MISMATCH');
+    expect(refusal.problems).toEqual([
+      expect.objectContaining({ code: 'E_KEY_MISMATCH' }),
+      expect.objectContaining({ code: 'E_EXPIRED' }),
+      expect.objectContaining({ code: 'E_DNS_NAME' }),
+    ]);
+  });
+
+  it('an intermediate that does not lead to ca.crt', () => {
+    const leaf = ca.intermediate().issue({ dnsNames: names });
+    const refusal = refusalOf(() => validateServingBundle(files(leaf.certPem, leaf.keyPem, otherCa.certPem), expect_, now));
+    expect(refusal.code).toBe('E_CHAIN');
+  });
+
+  it('and never quotes the private key', () => {
+    const key = privateKeyToPem(generatePrivateKey('ecdsa-p256'));
+    const body = key.split('\n')[1]!;
+    const refusal = refusalOf(() => validateServingBundle(files(good.certPem, key), expect_, now));
+    expect(JSON.stringify(refusal)).not.toContain(body.slice(0, 20));
+  });
+});
+
+describe('validateCaBundle', () => {
+  it('accepts a bundle of CAs and drops an expired one with a warning', () => {
+    const expired = CertificateAuthority.create({ commonName: 'old root', notBefore: new Date(now.getTime() - 20 * DAY), notAfter: new Date(now.getTime() - DAY) });
+    const valid = validateCaBundle({ 'ca.crt': Buffer.from(ca.certPem + otherCa.certPem + expired.certPem) }, expect_, now);
+    expect(valid.certs.map((cert) => cert.subject)).toEqual([ca.cert.subject, otherCa.cert.subject]);
+    expect(valid.warnings.join()).toMatch(/old root.*expired/);
+  });
+
+  it.each<[string, RawFiles, string]>([
+    ['a missing ca.crt', {}, 'E_MISSING'],
+    ['an empty ca.crt', { 'ca.crt': Buffer.from('') }, 'E_EMPTY'],
+    ['a leaf in ca.crt', { 'ca.crt': Buffer.from(ca.issue().certPem) }, 'E_PARSE'],
+    ['a truncated ca.crt', { 'ca.crt': Buffer.from(ca.certPem.slice(0, 100)) }, 'E_PARSE'],
+  ])('refuses %s', (_label, raw, code) => {
+    expect(refusalOf(() => validateCaBundle(raw, expect_, now)).code).toBe(code);
+  });
+});
