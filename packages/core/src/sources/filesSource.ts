@@ -64,6 +64,10 @@ export function filesSource(options: FilesSourceOptions): MaterialSource {
     const base = dataTarget === undefined ? dir : path.resolve(dir, dataTarget);
     const files: Record<string, Buffer | undefined> = {};
     for (const key of options.keys) files[key] = await readBounded(path.join(base, key), options.maxBytes, description);
+    if (dataTarget !== undefined && options.keys.some((key) => files[key] === undefined) && !(await exists(base))) {
+      // kubelet removed the directory we resolved before we read it all: a swap, not a gap.
+      throw new SwapRace(base);
+    }
     const missing = options.requiredKeys.filter((key) => files[key] === undefined);
     if (missing.length === options.requiredKeys.length) {
       return { present: false, reason: `${dir} holds no ${missing.join(' or ')} yet` };
@@ -81,7 +85,7 @@ export function filesSource(options: FilesSourceOptions): MaterialSource {
         } catch (error) {
           // kubelet deleted the directory we resolved between readlink and read: read again.
           if (error instanceof SwapRace && attempt < SWAP_RETRIES) continue;
-          if (error instanceof SwapRace) throw ioError(description, error.file, error.cause);
+          if (error instanceof SwapRace) throw ioError(description, error.file, 'it kept vanishing during reads');
           throw error;
         }
       }
@@ -93,7 +97,7 @@ export function filesSource(options: FilesSourceOptions): MaterialSource {
 }
 
 class SwapRace extends Error {
-  constructor(readonly file: string, override readonly cause: unknown) {
+  constructor(readonly file: string) {
     super(`${file} vanished during a read`);
   }
 }
@@ -103,11 +107,7 @@ async function readBounded(file: string, maxBytes: number, description: string):
   try {
     handle = await fs.open(file, constants.O_RDONLY);
   } catch (error) {
-    if (isNotFound(error)) {
-      // A file that its link names but that is gone: kubelet removed the old directory.
-      if (await isDanglingLink(file)) throw new SwapRace(file, error);
-      return undefined;
-    }
+    if (isNotFound(error)) return undefined;
     throw ioError(description, path.basename(file), error);
   }
   try {
@@ -139,14 +139,8 @@ async function readBounded(file: string, maxBytes: number, description: string):
   }
 }
 
-async function isDanglingLink(file: string): Promise<boolean> {
-  try {
-    await fs.lstat(file);
-    return true; // lstat sees the link, open did not reach its target
-  } catch {
-    // The link itself is absent; so is its directory when ..data moved on: a swap too.
-    return path.basename(path.dirname(file)).startsWith('..');
-  }
+async function exists(file: string): Promise<boolean> {
+  return fs.stat(file).then(() => true, () => false);
 }
 
 /**
@@ -174,13 +168,13 @@ function watchDirectory(
   };
 
   const startOnce = async (): Promise<void> => {
-    const exists = await fs.stat(dir).then(() => true, () => false);
-    const wanted = exists ? 'dir' : 'parent';
+    const present = await exists(dir);
+    const wanted = present ? 'dir' : 'parent';
     if (signal.aborted || wanted === watching) return;
     const previous = watcher;
     watching = wanted;
     // persistent: false, like an unref'd timer: the watch alone never keeps a process alive.
-    const next = chokidarWatch(exists ? dir : path.dirname(dir), {
+    const next = chokidarWatch(present ? dir : path.dirname(dir), {
       depth: 0,
       ignoreInitial: true,
       persistent: false,
@@ -198,7 +192,7 @@ function watchDirectory(
     });
     next.on('error', (error) => logger.warn(`watching ${dir} failed; the periodic re-read goes on`, { error: String(error) }));
     await previous?.close();
-    if (!exists) changed(); // it may have appeared between the stat and the watch
+    if (!present) changed(); // it may have appeared between the stat and the watch
   };
   // One start at a time, so that two never race to install two watchers.
   let starting: Promise<void> = Promise.resolve();

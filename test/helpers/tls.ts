@@ -1,0 +1,85 @@
+import { once } from 'node:events';
+import * as fs from 'node:fs/promises';
+import * as https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tls from 'node:tls';
+import type { Logger, ServingCert } from '@serving-cert/core';
+
+/** The names of Service web in namespace shop. */
+export const WEB_NAMES = ['web', 'web.shop', 'web.shop.svc', 'web.shop.svc.cluster.local'];
+
+/** A fresh temporary directory, removed by the returned function. */
+export async function tempDir(prefix = 'serving-cert-'): Promise<{ dir: string; remove: () => Promise<void> }> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  return { dir, remove: () => fs.rm(dir, { recursive: true, force: true }) };
+}
+
+/** An https server on a free loopback port with `cert` attached. */
+export async function startAttachedHttpsServer(cert: ServingCert, options: https.ServerOptions = {}) {
+  const server = https.createServer({ ...cert.serverOptions(), ...options }, (_req, res) => {
+    res.end('ok');
+  });
+  const detach = cert.attach(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  return {
+    server,
+    port,
+    detach,
+    close: async () => {
+      detach();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/**
+ * Connects a real TLS client, verifying against `ca` and `servername`, and returns the serial
+ * of the certificate the server presented.
+ */
+export async function servedSerial(port: number, ca: string, servername = 'web.shop.svc', extra: tls.ConnectionOptions = {}): Promise<string> {
+  const socket = tls.connect({ host: '127.0.0.1', port, servername, ca, ...extra });
+  try {
+    await once(socket, 'secureConnect');
+    return socket.getPeerX509Certificate()!.serialNumber;
+  } finally {
+    socket.destroy();
+  }
+}
+
+/** A logger that keeps every line, for assertions. */
+export function recordingLogger(): Logger & { lines: Array<{ level: string; message: string; fields?: Record<string, unknown> }> } {
+  const lines: Array<{ level: string; message: string; fields?: Record<string, unknown> }> = [];
+  const at = (level: string) => (message: string, fields?: Record<string, unknown>) => {
+    lines.push({ level, message, ...(fields ? { fields } : {}) });
+  };
+  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+/** Resolves with the first event `name` of `emitter`, or rejects after `ms`. */
+export async function nextEvent<T extends unknown[]>(emitter: NodeJS.EventEmitter, name: string, ms = 5_000): Promise<T> {
+  return (await once(emitter, name, { signal: AbortSignal.timeout(ms) })) as T;
+}
+
+/** One HTTPS GET over a new connection; resolves with the status and body, rejects on a TLS failure. */
+export function httpsGet(
+  port: number,
+  options: { ca: string; cert?: string; key?: string; servername?: string; path?: string },
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = https.get({
+      host: '127.0.0.1', port, path: options.path ?? '/', servername: options.servername ?? 'web.shop.svc',
+      ca: options.ca, cert: options.cert, key: options.key, agent: false,
+    }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    request.on('error', reject);
+  });
+}
