@@ -1,7 +1,10 @@
 import { once } from 'node:events';
+import * as http2 from 'node:http2';
 import * as https from 'node:https';
+import type { AddressInfo, Server } from 'node:net';
+import * as tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ensureServingCert, type ServingCert } from '@serving-cert/core';
+import { ensureServingCert } from '@serving-cert/core';
 import { CertificateAuthority, type KeyAlgorithm } from '@serving-cert/core/pki';
 import { writeAtomicVolume } from '@serving-cert/testkit';
 import { nextEvent, recordingLogger, servedSerial, startAttachedHttpsServer, tempDir, WEB_NAMES } from '../helpers/tls.js';
@@ -11,7 +14,7 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });
 
-async function volume(leaf: { certPem: string; keyPem: string; caPem: string }) {
+function volume(leaf: { certPem: string; keyPem: string; caPem: string }) {
   return { 'tls.crt': leaf.certPem, 'tls.key': leaf.keyPem, 'ca.crt': leaf.caPem };
 }
 
@@ -19,7 +22,7 @@ async function startWeb(ca: { issue: CertificateAuthority['issue'] }, keyAlgorit
   const { dir, remove } = await tempDir();
   cleanups.push(remove);
   const certDir = `${dir}/certs`;
-  await writeAtomicVolume(certDir, await volume(ca.issue({ dnsNames: WEB_NAMES, keyAlgorithm })));
+  await writeAtomicVolume(certDir, volume(ca.issue({ dnsNames: WEB_NAMES, keyAlgorithm })));
   const logger = recordingLogger();
   const cert = await ensureServingCert({
     source: 'files', annotate: false, serviceName: 'web', namespace: 'shop', certDir, caDir: `${dir}/ca`, logger,
@@ -46,7 +49,7 @@ describe('files source: rotations through kubelet-style swaps', () => {
       const leaf = issuer.issue({ dnsNames: WEB_NAMES, keyAlgorithm });
       const rotated = nextEvent<[{ serialNumber: string }, { serialNumber: string }]>(cert, 'rotate');
       const previousSerial = cert.current.info.serialNumber;
-      await writeAtomicVolume(certDir, await volume(leaf));
+      await writeAtomicVolume(certDir, volume(leaf));
       const [next, previous] = await rotated;
       expect(next.serialNumber).toBe(leaf.leaf.serialNumber);
       expect(previous.serialNumber).toBe(previousSerial);
@@ -58,10 +61,10 @@ describe('files source: rotations through kubelet-style swaps', () => {
     const ca = CertificateAuthority.create();
     const { cert, certDir, server } = await startWeb(ca);
     const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: ca.certPem });
-    cleanups.push(async () => agent.destroy());
+    cleanups.push(() => Promise.resolve(agent.destroy()));
     const get = () => new Promise<{ body: string; socket: unknown; serial: string }>((resolve, reject) => {
       https.get({ host: '127.0.0.1', port: server.port, servername: 'web.shop.svc', agent }, (res) => {
-        const socket = res.socket as import('node:tls').TLSSocket;
+        const socket = res.socket as tls.TLSSocket;
         const serial = socket.getPeerCertificate().serialNumber;
         let body = '';
         res.on('data', (chunk: Buffer) => (body += chunk.toString()));
@@ -71,7 +74,7 @@ describe('files source: rotations through kubelet-style swaps', () => {
     const before = await get();
     const leaf = ca.issue({ dnsNames: WEB_NAMES });
     const rotated = nextEvent(cert, 'rotate');
-    await writeAtomicVolume(certDir, await volume(leaf));
+    await writeAtomicVolume(certDir, volume(leaf));
     await rotated;
     const after = await get();
     expect(after.socket).toBe(before.socket); // the pooled socket opened before the rotation
@@ -85,7 +88,7 @@ describe('files source: rotations through kubelet-style swaps', () => {
     const ca = CertificateAuthority.create();
     const { cert, certDir, server } = await startWeb(ca);
     const leaves = Array.from({ length: 12 }, () => ca.issue({ dnsNames: WEB_NAMES }));
-    for (const leaf of leaves) await writeAtomicVolume(certDir, await volume(leaf)); // back to back
+    for (const leaf of leaves) await writeAtomicVolume(certDir, volume(leaf)); // back to back
     const last = leaves.at(-1)!.leaf.serialNumber;
     while (cert.current.info.serialNumber !== last) await nextEvent(cert, 'rotate', 2_000);
     expect(await servedSerial(server.port, ca.certPem)).toBe(last);
@@ -110,21 +113,19 @@ describe('files source: servers', () => {
     const ca = CertificateAuthority.create();
     const { dir, remove } = await tempDir();
     cleanups.push(remove);
-    await writeAtomicVolume(`${dir}/certs`, await volume(ca.issue({ dnsNames: WEB_NAMES })));
+    await writeAtomicVolume(`${dir}/certs`, volume(ca.issue({ dnsNames: WEB_NAMES })));
     const cert = await ensureServingCert({ source: 'files', annotate: false, serviceName: 'web', namespace: 'shop', certDir: `${dir}/certs`, caDir: `${dir}/ca`, logger: recordingLogger() });
     cleanups.push(() => cert.close());
     const server = await startAttachedHttpsServer(cert, { minVersion: 'TLSv1.3' });
     cleanups.push(server.close);
     const rotated = nextEvent(cert, 'rotate');
-    await writeAtomicVolume(`${dir}/certs`, await volume(ca.issue({ dnsNames: WEB_NAMES })));
+    await writeAtomicVolume(`${dir}/certs`, volume(ca.issue({ dnsNames: WEB_NAMES })));
     await rotated;
     await expect(servedSerial(server.port, ca.certPem, 'web.shop.svc', { maxVersion: 'TLSv1.2' })).rejects.toThrow(/version/i);
     expect(await servedSerial(server.port, ca.certPem)).toBe(cert.current.info.serialNumber);
   });
 
   it('serves HTTP/2 and plain TLS servers, and a detached server stays where it was', async () => {
-    const http2 = await import('node:http2');
-    const tls = await import('node:tls');
     const ca = CertificateAuthority.create();
     const { cert, certDir } = await startWeb(ca);
     const h2 = http2.createSecureServer(cert.serverOptions(), (_req, res) => res.end('ok'));
@@ -136,12 +137,12 @@ describe('files source: servers', () => {
       await once(server, 'listening');
       cleanups.push(() => new Promise((resolve) => server.close(resolve)));
     }
-    const portOf = (server: import('node:net').Server) => (server.address() as import('node:net').AddressInfo).port;
+    const portOf = (server: Server) => (server.address() as AddressInfo).port;
     const first = cert.current.info.serialNumber;
     detachRaw();
     const leaf = ca.issue({ dnsNames: WEB_NAMES });
     const rotated = nextEvent(cert, 'rotate');
-    await writeAtomicVolume(certDir, await volume(leaf));
+    await writeAtomicVolume(certDir, volume(leaf));
     await rotated;
     expect(await servedSerial(portOf(h2), ca.certPem, 'web.shop.svc', { ALPNProtocols: ['h2'] })).toBe(leaf.leaf.serialNumber);
     expect(await servedSerial(portOf(raw), ca.certPem)).toBe(first);

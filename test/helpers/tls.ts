@@ -60,9 +60,12 @@ export function recordingLogger(): Logger & { lines: Array<{ level: string; mess
   return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
 
-/** Resolves with the first event `name` of `emitter`, or rejects after `ms`. */
-export async function nextEvent<T extends unknown[]>(emitter: NodeJS.EventEmitter, name: string, ms = 5_000): Promise<T> {
-  return (await once(emitter, name, { signal: AbortSignal.timeout(ms) })) as T;
+/**
+ * Resolves with the arguments of the next event `name` of `emitter` (a ServingCert or any
+ * EventEmitter), or rejects after `ms`, and on an `error` event while waiting for another.
+ */
+export async function nextEvent<T extends unknown[]>(emitter: object, name: string, ms = 5_000): Promise<T> {
+  return (await once(emitter as NodeJS.EventEmitter, name, { signal: AbortSignal.timeout(ms) })) as T;
 }
 
 /** One HTTPS GET over a new connection; resolves with the status and body, rejects on a TLS failure. */

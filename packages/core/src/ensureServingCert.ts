@@ -102,10 +102,10 @@ export async function ensureServingCert(options: EnsureOptions = {}): Promise<Se
     timeoutMs: nonNegative(options.timeoutMs, 300_000, 'timeoutMs'),
     logger,
     signal: options.signal,
-    diagnose: async () =>
+    diagnose: () => Promise.resolve(
       `Check that the Secret${options.secretName ? ` ${options.secretName}` : ''} exists and is mounted at ${certDir}; ` +
       'a volume mounted with subPath never updates, and a Secret created after the pod reaches it only after ' +
-      "kubelet's next sync (about a minute). `serving-cert inspect " + certDir + '` shows what the files hold',
+      "kubelet's next sync (about a minute). `serving-cert inspect " + certDir + '` shows what the files hold'),
   });
 }
 

@@ -39,13 +39,17 @@ export interface ServingCert {
   readonly current: CertificateState;
   /** The CAs trusted for peers, old ones included during a rollover. */
   readonly trust: TrustState;
-  /** `key`, `cert`, `ca` (and `requestCert`, `rejectUnauthorized`) for `https.createServer` and co. */
+  /**
+   * `key` and `cert` for `https.createServer` and co.; with `requestClientCert`, also `ca` (the
+   * trust bundle), `requestCert` and `rejectUnauthorized`.
+   */
   serverOptions(options?: ServerOptionsRequest): tls.TlsOptions;
   /**
    * Keeps a running `https`, `http2` secure or `tls` server on the current material: every
    * rotation and trust change installs a new secure context, which new handshakes use while
    * open connections go on. The server's own TLS settings (ciphers, versions, ...) are kept.
-   * Returns a function that detaches it.
+   * A server that asks for client certificates (`requestCert`) also gets the current trust
+   * bundle, so it follows CA rotations. Returns a function that detaches it.
    */
   attach(server: tls.Server): () => void;
   /** A new certificate passed the gate and is served now. */
@@ -151,18 +155,16 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
 
   serverOptions(request: ServerOptionsRequest = {}): tls.TlsOptions {
     const { certPem, keyPem } = this.current;
+    if (!request.requestClientCert) return { key: keyPem, cert: certPem };
     const ca = this.#trust.state.pem;
-    if (request.requestClientCert && ca === '') {
+    if (ca === '') {
       throw new ServingCertError('E_CONFIG',
         'requestClientCert needs a CA to verify clients with, and none is known: mount service-root-ca (caDir) ' +
         'or use a Secret that carries ca.crt');
     }
-    return {
-      key: keyPem,
-      cert: certPem,
-      ...(ca ? { ca } : {}),
-      ...(request.requestClientCert ? { requestCert: true, rejectUnauthorized: true } : {}),
-    };
+    // The trust bundle only where clients are verified: in a context that does not verify
+    // anyone, OpenSSL would add the root to the served chain and every handshake would pay.
+    return { key: keyPem, cert: certPem, ca, requestCert: true, rejectUnauthorized: true };
   }
 
   attach(server: tls.Server): () => void {
@@ -308,6 +310,7 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
     }
     this.#installAll();
     if (trustChanged) this.#trustChanged();
+    else this.#schedulePrune(); // a CA may have retired without changing the bundle yet
     if (previous) {
       this.#options.logger.info(`${servingSource.description}: serving certificate rotated`, {
         serial: state.info.serialNumber,
@@ -344,6 +347,8 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
         if (this.#current) this.#current = this.#stateOf(this.#bundle!);
         this.#installAll();
         this.#trustChanged();
+      } else {
+        this.#schedulePrune();
       }
     } catch (error) {
       if (stop.aborted) return;
@@ -394,7 +399,8 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
 
   #install(server: tls.Server): void {
     const { certPem, keyPem } = this.current;
-    const ca = this.#trust.state.pem;
+    // Only a server that asks for client certificates verifies with the trust bundle.
+    const ca = (server as { requestCert?: boolean }).requestCert ? this.#trust.state.pem : '';
     const kept: Record<string, unknown> = {};
     const settings = server as unknown as Record<string, unknown>;
     for (const name of KEPT_SERVER_SETTINGS) if (settings[name] !== undefined) kept[name] = settings[name];

@@ -4,7 +4,6 @@ import * as path from 'node:path';
 import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
 import { ServingCertError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { RawFiles } from '../x509/validateBundle.js';
 import type { MaterialSource, SourceRead } from './source.js';
 
 /** Options of {@link filesSource}. */
@@ -26,7 +25,7 @@ export interface FilesSourceOptions {
  * chokidar drops a second `change` on the same path within 50 ms and never emits it later, so
  * one more read just past that window makes the last write win however fast writes come.
  */
-const TRAILING_REREAD_MS = 75;
+const TRAILING_REREAD_MS = 60;
 
 /** How often a read that raced kubelet's removal of the old directory is retried. */
 const SWAP_RETRIES = 3;
@@ -62,8 +61,11 @@ export function filesSource(options: FilesSourceOptions): MaterialSource {
       }
     }
     const base = dataTarget === undefined ? dir : path.resolve(dir, dataTarget);
+    // In parallel: each read is a few threadpool round trips, and on a busy event loop every
+    // round trip waits its turn, so a sequence of them is what delays a rotation.
+    const contents = await Promise.all(options.keys.map((key) => readBounded(path.join(base, key), options.maxBytes, description)));
     const files: Record<string, Buffer | undefined> = {};
-    for (const key of options.keys) files[key] = await readBounded(path.join(base, key), options.maxBytes, description);
+    options.keys.forEach((key, index) => (files[key] = contents[index]));
     if (dataTarget !== undefined && options.keys.some((key) => files[key] === undefined) && !(await exists(base))) {
       // kubelet removed the directory we resolved before we read it all: a swap, not a gap.
       throw new SwapRace(base);
@@ -72,7 +74,7 @@ export function filesSource(options: FilesSourceOptions): MaterialSource {
     if (missing.length === options.requiredKeys.length) {
       return { present: false, reason: `${dir} holds no ${missing.join(' or ')} yet` };
     }
-    return { present: true, files: files as RawFiles };
+    return { present: true, files };
   }
 
   return {
@@ -117,18 +119,20 @@ async function readBounded(file: string, maxBytes: number, description: string):
         `${description}: ${path.basename(file)} is ${size} bytes, more than the bound of ${maxBytes}; it is not a certificate bundle`,
         { details: { source: description, file: path.basename(file), size } });
     }
-    // Read at most maxBytes + 1, so a file that grows during the read is still caught.
-    const buffer = Buffer.alloc(maxBytes + 1);
+    // One byte more than stat said reveals a file that grew meanwhile (a plain directory being
+    // rewritten); its content then fails the gate or a later read gets it whole. A read that
+    // returns less than asked is at the end of a regular file, so a small file costs one read.
+    const buffer = Buffer.alloc(size + 1);
     let length = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
-      if (bytesRead === 0) break;
+    while (length < buffer.length) {
+      const requested = buffer.length - length;
+      const { bytesRead } = await handle.read(buffer, length, requested, length);
       length += bytesRead;
-      if (length > maxBytes) {
-        throw new ServingCertError('E_TOO_LARGE',
-          `${description}: ${path.basename(file)} is larger than the bound of ${maxBytes} bytes`,
-          { details: { source: description, file: path.basename(file) } });
-      }
+      if (bytesRead < requested) break;
+    }
+    if (length > maxBytes) {
+      throw new ServingCertError('E_TOO_LARGE', `${description}: ${path.basename(file)} is larger than the bound of ${maxBytes} bytes`,
+        { details: { source: description, file: path.basename(file) } });
     }
     return Buffer.from(buffer.subarray(0, length));
   } catch (error) {
@@ -179,9 +183,16 @@ function watchDirectory(
       ignoreInitial: true,
       persistent: false,
       followSymlinks: false,
+      // No 100 ms hold on unlink events (meant for editors' atomic saves).
+      atomic: false,
     });
     watcher = next;
     next.on('all', (event, changedPath) => {
+      // A new timestamped directory and ..data_tmp appear before the swap: reading then would
+      // only read the old revision, and the real change would wait behind that read. The old
+      // directory's removal comes after the swap, on a fresh path that chokidar's per-path
+      // throttle never drops, so it stays a signal.
+      if ((event === 'addDir' || event === 'add') && isSwapScaffolding(path.basename(changedPath))) return;
       const isDir = path.resolve(changedPath) === path.resolve(dir);
       if (wanted === 'parent') {
         if (isDir) void start().then(changed);
@@ -215,6 +226,10 @@ function watchDirectory(
     if (signal.aborted) stop();
     else signal.addEventListener('abort', stop, { once: true });
   });
+}
+
+function isSwapScaffolding(name: string): boolean {
+  return name.startsWith('..') && name !== '..data';
 }
 
 function ioError(description: string, file: string, cause: unknown): ServingCertError {

@@ -10,6 +10,8 @@ export interface AtomicWriteResult {
   written: boolean;
   /** The timestamped directory `..data` points at afterwards (its name, not a path). */
   dataDir: string;
+  /** `performance.now()` right after the atomic rename: when readers could first see it. */
+  swappedAt: number | undefined;
 }
 
 const DATA_LINK = '..data';
@@ -35,7 +37,7 @@ export async function writeAtomicVolume(dir: string, payload: VolumePayload): Pr
 
   // (4) skip the write when nothing changed
   if (oldDataDir && (await sameContent(path.join(dir, oldDataDir), oldKeys, payload))) {
-    return { written: false, dataDir: oldDataDir };
+    return { written: false, dataDir: oldDataDir, swappedAt: undefined };
   }
 
   // (5) a new hidden timestamped directory, (6) the files, (7) permissions
@@ -52,6 +54,7 @@ export async function writeAtomicVolume(dir: string, payload: VolumePayload): Pr
   await fs.rm(tmpLink, { force: true });
   await fs.symlink(path.basename(tsDir), tmpLink);
   await fs.rename(tmpLink, path.join(dir, DATA_LINK));
+  const swappedAt = performance.now();
 
   // (10) user-visible links for new top-level names
   const visible = new Set(keys.map((key) => key.split('/')[0]!));
@@ -68,7 +71,7 @@ export async function writeAtomicVolume(dir: string, payload: VolumePayload): Pr
 
   // (12) remove the old timestamped directory
   if (oldDataDir) await fs.rm(path.join(dir, oldDataDir), { recursive: true, force: true });
-  return { written: true, dataDir: path.basename(tsDir) };
+  return { written: true, dataDir: path.basename(tsDir), swappedAt };
 }
 
 function validateKey(key: string): void {
