@@ -28,6 +28,8 @@ export interface LeafOptions {
   dnsNames?: string[];
   ipAddresses?: string[];
   commonName?: string;
+  /** Subject O values: Kubernetes reads them as a client certificate's groups. */
+  organization?: string[];
   keyAlgorithm?: KeyAlgorithm;
   keyEncoding?: KeyEncoding;
   /** Use this key instead of making a new one. */
@@ -114,7 +116,7 @@ export class CertificateAuthority {
     const notBefore = options.notBefore ?? new Date(Date.now() - 60_000);
     const dnsNames = options.dnsNames ?? ['localhost'];
     const leafPem = issueCertificate({
-      subject: { commonName: options.commonName ?? dnsNames[0] ?? 'serving-cert leaf' },
+      subject: { commonName: options.commonName ?? dnsNames[0] ?? 'serving-cert leaf', ...(options.organization ? { organization: options.organization } : {}) },
       subjectKey: key,
       issuer: { cert: this.cert, key: this.key },
       notBefore,
@@ -132,6 +134,11 @@ export class CertificateAuthority {
       caPem: this.rootPem,
       leaf: new X509Certificate(leafPem),
     };
+  }
+
+  /** Issues a client certificate for a Kubernetes user: CN = user, O = groups, clientAuth only. */
+  issueClient(user: string, groups: string[] = []): IssuedLeaf {
+    return this.issue({ commonName: user, organization: groups, dnsNames: [], extendedKeyUsage: ['clientAuth'] });
   }
 }
 

@@ -1,0 +1,278 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createPublicKey } from 'node:crypto';
+import { createWriteStream, rmSync } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as https from 'node:https';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import { CertificateAuthority, generatePrivateKey, privateKeyToPem } from '@serving-cert/core/pki';
+import { controlPlaneAssets, type ControlPlaneAssets } from './assets.js';
+
+/** Options of {@link startControlPlane}. */
+export interface ControlPlaneOptions {
+  /** How long to wait for etcd and kube-apiserver to be ready. Default 90 s (2 cores). */
+  startTimeoutMs?: number;
+  /** Progress lines ("etcd ready after 1.2 s"). Default: stderr. */
+  log?: (message: string) => void;
+}
+
+/**
+ * What another process needs to reach a running control plane: the API server's address and
+ * the test CA that signs client certificates. Plain data, so a vitest global setup can
+ * `provide()` it to test workers, which call {@link connectToControlPlane}.
+ */
+export interface ControlPlaneConnection {
+  server: string;
+  caPem: string;
+  /** The test CA's key: whoever holds it can be any user. Test clusters only. */
+  caKeyPem: string;
+}
+
+/** Admin access and users for a control plane started elsewhere. */
+export interface ControlPlaneClient {
+  /** system:masters */
+  readonly kubeConfig: KubeConfig;
+  /** A KubeConfig for a user (CN = name, O = groups) with no rights until a test binds some. */
+  addUser(name: string, groups?: string[]): KubeConfig;
+}
+
+/** Builds KubeConfigs for a control plane from its {@link ControlPlaneConnection}. */
+export function connectToControlPlane(connection: ControlPlaneConnection): ControlPlaneClient {
+  const ca = CertificateAuthority.fromPem(connection.caPem, connection.caKeyPem);
+  const kubeConfigFor = (name: string, groups: string[]): KubeConfig => {
+    const user = ca.issueClient(name, groups);
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'testkit', server: connection.server, caData: b64(connection.caPem), skipTLSVerify: false }],
+      users: [{ name, certData: b64(user.certPem), keyData: b64(user.keyPem) }],
+      contexts: [{ name, cluster: 'testkit', user: name }],
+      currentContext: name,
+    });
+    return kc;
+  };
+  return { kubeConfig: kubeConfigFor('testkit-admin', ['system:masters']), addUser: (name, groups = []) => kubeConfigFor(name, groups) };
+}
+
+/** A running kube-apiserver and etcd on loopback ports. */
+export interface ControlPlane extends ControlPlaneClient {
+  readonly connection: ControlPlaneConnection;
+  /** https://127.0.0.1:PORT */
+  readonly server: string;
+  /** PEM of the CA that signed the API server's certificate (and every client certificate). */
+  readonly caPem: string;
+  readonly assets: ControlPlaneAssets;
+  /** Stops both processes and removes every temporary file. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+const running = new Set<ChildProcess>();
+const temporaryDirs = new Set<string>();
+let exitHookInstalled = false;
+
+/**
+ * Kill what we started and remove its files even when the test process ends without calling
+ * stop(): an uncaught exception, process.exit() from a timed-out runner, SIGINT or SIGTERM.
+ */
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  const cleanUp = (): void => {
+    for (const child of running) child.kill('SIGKILL');
+    for (const dir of temporaryDirs) rmSync(dir, { recursive: true, force: true });
+  };
+  process.on('exit', cleanUp);
+  // A signal ends a process without 'exit' unless someone handles it. Where nobody does (a
+  // plain script), clean up and die of the same signal; a runner with its own handler (vitest)
+  // runs its teardown, which calls stop().
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    if (process.listenerCount(signal) > 0) continue;
+    process.once(signal, () => {
+      cleanUp();
+      process.kill(process.pid, signal);
+    });
+  }
+}
+
+/**
+ * Starts etcd and kube-apiserver the way controller-runtime's envtest does: loopback ports,
+ * client-certificate authentication, RBAC authorization, service-account token signing. Waits
+ * until `/readyz` answers. The binaries come from {@link controlPlaneAssets}.
+ */
+export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  const log = options.log ?? ((message: string) => process.stderr.write(`testkit: ${message}\n`));
+  const timeoutMs = options.startTimeoutMs ?? 90_000;
+  const assets = controlPlaneAssets();
+  installExitHook();
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'serving-cert-control-plane-'));
+  temporaryDirs.add(dir);
+  const children: ChildProcess[] = [];
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      for (const child of children.reverse()) await terminate(child);
+      await fs.rm(dir, { recursive: true, force: true });
+      temporaryDirs.delete(dir);
+    })();
+    return stopping;
+  };
+
+  try {
+    const started = Date.now();
+    const ca = CertificateAuthority.create({ commonName: 'testkit control plane CA' });
+    const serving = ca.issue({ dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc'], ipAddresses: ['127.0.0.1', '10.0.0.1'], extendedKeyUsage: ['serverAuth'] });
+    const saKey = generatePrivateKey('ecdsa-p256');
+    const files = {
+      ca: path.join(dir, 'ca.crt'),
+      servingCert: path.join(dir, 'apiserver.crt'),
+      servingKey: path.join(dir, 'apiserver.key'),
+      saKey: path.join(dir, 'sa-signer.key'),
+      saPub: path.join(dir, 'sa-signer.pub'),
+    };
+    await fs.writeFile(files.ca, ca.certPem);
+    await fs.writeFile(files.servingCert, serving.certPem);
+    await fs.writeFile(files.servingKey, serving.keyPem, { mode: 0o600 });
+    await fs.writeFile(files.saKey, privateKeyToPem(saKey), { mode: 0o600 });
+    await fs.writeFile(files.saPub, createPublicKey(saKey).export({ type: 'spki', format: 'pem' }));
+
+    const [etcdPort, etcdPeerPort, apiPort] = await freePorts(3);
+    const etcd = launch('etcd', assets.etcd, [
+      `--data-dir=${path.join(dir, 'etcd')}`,
+      `--listen-client-urls=http://127.0.0.1:${etcdPort}`,
+      `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
+      `--listen-peer-urls=http://127.0.0.1:${etcdPeerPort}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeerPort}`,
+      `--initial-cluster=default=http://127.0.0.1:${etcdPeerPort}`,
+      '--unsafe-no-fsync=true',
+      '--log-level=warn',
+    ], dir);
+    children.push(etcd.child);
+    await waitUntil(`etcd (log: ${etcd.logFile})`, etcd, timeoutMs, () => httpOk(`http://127.0.0.1:${etcdPort}/health`));
+    log(`etcd ${assets.versions.etcd} ready on 127.0.0.1:${etcdPort} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
+    const server = `https://127.0.0.1:${apiPort}`;
+    const apiserver = launch('kube-apiserver', assets.kubeApiserver, [
+      `--etcd-servers=http://127.0.0.1:${etcdPort}`,
+      `--secure-port=${apiPort}`,
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      `--tls-cert-file=${files.servingCert}`,
+      `--tls-private-key-file=${files.servingKey}`,
+      `--client-ca-file=${files.ca}`,
+      '--authorization-mode=RBAC',
+      `--service-account-issuer=${server}/`,
+      `--service-account-key-file=${files.saPub}`,
+      `--service-account-signing-key-file=${files.saKey}`,
+      '--service-cluster-ip-range=10.0.0.0/24',
+      '--allow-privileged=true',
+      '--disable-admission-plugins=ServiceAccount',
+      // Fewer moving parts on 2 cores; neither changes what a client sees of the API.
+      '--enable-priority-and-fairness=false',
+      '--endpoint-reconciler-type=none',
+      '--v=0',
+    ], dir);
+    children.push(apiserver.child);
+
+    const connection = { server, caPem: ca.certPem, caKeyPem: ca.keyPem };
+    const client = connectToControlPlane(connection);
+    const probeUser = ca.issueClient('testkit-admin', ['system:masters']);
+    await waitUntil(`kube-apiserver (log: ${apiserver.logFile})`, apiserver, timeoutMs,
+      () => httpsOk(`${server}/readyz`, ca.certPem, probeUser));
+    log(`kube-apiserver ${assets.versions.kubernetes} ready at ${server} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
+    return { ...client, connection, server, caPem: ca.certPem, assets, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+function b64(text: string): string {
+  return Buffer.from(text).toString('base64');
+}
+
+interface Launched {
+  child: ChildProcess;
+  logFile: string;
+  exited: () => string | undefined;
+}
+
+function launch(name: string, binary: string, args: string[], dir: string): Launched {
+  const logFile = path.join(dir, `${name}.log`);
+  const out = createWriteStream(logFile);
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout?.pipe(out);
+  child.stderr?.pipe(out);
+  running.add(child);
+  let exit: string | undefined;
+  child.on('exit', (code, signal) => {
+    running.delete(child);
+    exit = `exited with ${signal ?? code}`;
+  });
+  child.on('error', (error) => {
+    running.delete(child);
+    exit = `could not start: ${error.message}`;
+  });
+  return { child, logFile, exited: () => exit };
+}
+
+async function terminate(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function waitUntil(what: string, launched: Launched, timeoutMs: number, ready: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const exit = launched.exited();
+    if (exit) throw new Error(`${what} ${exit}: ${await tail(launched.logFile)}`);
+    if (await ready()) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`${what} was not ready after ${timeoutMs / 1000} s: ${await tail(launched.logFile)}`);
+}
+
+async function tail(file: string): Promise<string> {
+  const text = await fs.readFile(file, 'utf8').catch(() => '');
+  return text.split('\n').slice(-15).join('\n');
+}
+
+function httpOk(url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    http.get(url, { timeout: 2_000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    }).on('error', () => resolve(false)).on('timeout', function (this: http.ClientRequest) {
+      this.destroy();
+    });
+  });
+}
+
+function httpsOk(url: string, ca: string, client: { certPem: string; keyPem: string }): Promise<boolean> {
+  return new Promise((resolve) => {
+    https.get(url, { ca, cert: client.certPem, key: client.keyPem, timeout: 2_000, agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    }).on('error', () => resolve(false)).on('timeout', function (this: http.ClientRequest) {
+      this.destroy();
+    });
+  });
+}
+
+/** Free loopback ports, held open together so that none is handed out twice. */
+async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(Array.from({ length: count }, () => new Promise<net.Server>((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve(server));
+  })));
+  const ports = servers.map((server) => (server.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}

@@ -1,0 +1,48 @@
+import { randomBytes } from 'node:crypto';
+import { inject } from 'vitest';
+import { CoreV1Api, RbacAuthorizationV1Api, type KubeConfig, type V1PolicyRule } from '@kubernetes/client-node';
+import { connectToControlPlane, type ControlPlaneClient } from '@serving-cert/testkit';
+
+let client: ControlPlaneClient | undefined;
+
+/** The control plane of this run (started by cluster/globalSetup.ts). */
+export function controlPlane(): ControlPlaneClient {
+  client ??= connectToControlPlane(inject('controlPlane'));
+  return client;
+}
+
+/** A new namespace with a unique name, so that tests never see each other's objects. */
+export async function createNamespace(prefix = 'test'): Promise<string> {
+  const name = `${prefix}-${randomBytes(4).toString('hex')}`;
+  await controlPlane().kubeConfig.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name } } });
+  return name;
+}
+
+/** A user bound to a Role with exactly `rules` in `namespace`. */
+export async function userWithRole(namespace: string, name: string, rules: V1PolicyRule[]): Promise<KubeConfig> {
+  const rbac = controlPlane().kubeConfig.makeApiClient(RbacAuthorizationV1Api);
+  await rbac.createNamespacedRole({ namespace, body: { metadata: { name }, rules } });
+  await rbac.createNamespacedRoleBinding({ namespace, body: {
+    metadata: { name },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name }],
+  } });
+  return controlPlane().addUser(name);
+}
+
+/** Polls `read` until `until` holds, or fails after `timeoutMs` naming what it waited for. */
+export async function eventually<T>(what: string, read: () => Promise<T>, until: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      last = await read();
+      if (until(last)) return last;
+    } catch (error) {
+      lastError = error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`timed out waiting for ${what}; last seen: ${JSON.stringify(last ?? String(lastError)).slice(0, 500)}`);
+}
