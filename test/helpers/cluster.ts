@@ -1,6 +1,15 @@
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { inject } from 'vitest';
-import { CoreV1Api, RbacAuthorizationV1Api, type KubeConfig, type V1PolicyRule } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  KubernetesObjectApi,
+  loadAllYaml,
+  RbacAuthorizationV1Api,
+  type KubeConfig,
+  type KubernetesObject,
+  type V1PolicyRule,
+} from '@kubernetes/client-node';
 import { connectToControlPlane, type ControlPlaneClient } from '@serving-cert/testkit';
 
 let client: ControlPlaneClient | undefined;
@@ -45,4 +54,29 @@ export async function eventually<T>(what: string, read: () => Promise<T>, until:
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`timed out waiting for ${what}; last seen: ${JSON.stringify(last ?? String(lastError)).slice(0, 500)}`);
+}
+
+/**
+ * Applies deploy/app-rbac.yaml for one app, its names replaced, bound to the client-certificate
+ * user `user` instead of a ServiceAccount. The Role rules are the file's, untouched: the SDK
+ * must work under exactly them. `diagnosis` adds the optional diagnosis Role and ClusterRole.
+ */
+export async function applyAppRbac(namespace: string, serviceName: string, user: string, options: { diagnosis?: boolean; secretName?: string } = {}): Promise<void> {
+  const text = (await readFile(new URL('../../deploy/app-rbac.yaml', import.meta.url), 'utf8'))
+    .replaceAll('my-secure-service-tls', options.secretName ?? `${serviceName}-tls`)
+    .replaceAll('my-secure-service', serviceName)
+    .replaceAll('my-namespace', namespace);
+  const objects = loadAllYaml(text) as KubernetesObject[];
+  const api = KubernetesObjectApi.makeApiClient(controlPlane().kubeConfig);
+  for (const object of objects) {
+    if (!options.diagnosis && object.metadata?.name?.startsWith('serving-cert-diagnosis')) continue;
+    const binding = object as KubernetesObject & { subjects?: Array<Record<string, string>> };
+    if (binding.subjects) binding.subjects = [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }];
+    if (object.kind === 'ClusterRoleBinding') object.metadata!.name = `serving-cert-diagnosis-${namespace}-${user}`;
+    try {
+      await api.create(object);
+    } catch (error) {
+      if ((error as { code?: number }).code !== 409) throw error; // the shared ClusterRole
+    }
+  }
 }

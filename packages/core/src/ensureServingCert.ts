@@ -1,9 +1,16 @@
-import { readFileSync } from 'node:fs';
-import * as fs from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { ServingCertError } from './errors.js';
 import { consoleLogger, type Logger } from './logger.js';
 import { LiveServingCert, type ServingCert } from './live/servingCert.js';
+import { ensureServiceAnnotation } from './kube/annotateService.js';
+import { ClusterAccess, SERVICE_ACCOUNT_DIR } from './kube/clusterAccess.js';
+import { diagnoseCertificate } from './kube/diagnose.js';
+import { SecretWatcher } from './kube/secretWatcher.js';
 import { filesSource } from './sources/filesSource.js';
+import { secretSource } from './sources/secretSource.js';
+import type { MaterialSource } from './sources/source.js';
 import { DEFAULT_CLOCK_SKEW_MS, DEFAULT_MAX_BYTES } from './x509/validateBundle.js';
 
 /** Options of {@link ensureServingCert}. Every one has a default; the environment fills most. */
@@ -14,7 +21,11 @@ export interface EnsureOptions {
   namespace?: string;
   /** The Secret of the serving certificate. Default: the Service's annotation, else `${serviceName}-tls`. */
   secretName?: string;
-  /** Where material comes from. Default 'auto'. This release serves 'files' ('auto' picks it). */
+  /**
+   * Where material comes from. 'files': the mounted Secrets; 'api': the Secrets through the
+   * Kubernetes API (no mount needed; rotations in milliseconds). Default 'auto': 'files' when
+   * certDir holds a certificate, else 'api' in a cluster. ('local' comes in a later release.)
+   */
   source?: 'auto' | 'files' | 'api' | 'local';
   /** The mounted serving Secret: tls.crt, tls.key and maybe ca.crt. Default '/etc/tls/certs'. */
   certDir?: string;
@@ -30,8 +41,14 @@ export interface EnsureOptions {
   clusterDomain?: string;
   /** How long to wait for a valid certificate at start. Default 300000 (5 minutes). */
   timeoutMs?: number;
-  /** How often to re-read in case a change event was lost. Default 30000. */
+  /** A KubeConfig (@kubernetes/client-node). Default: in-cluster when KUBERNETES_SERVICE_HOST is set, else KUBECONFIG or ~/.kube/config. */
+  kubeConfig?: KubeConfig;
+  /** The service-account folder of the in-cluster configuration. Default '/var/run/secrets/kubernetes.io/serviceaccount'. */
+  serviceAccountDir?: string;
+  /** How often the files source re-reads in case a change event was lost. Default 30000. */
   reloadIntervalMs?: number;
+  /** How long the api source's watches stay open before they are renewed (server-side timeout). Default 300. */
+  watchTimeoutSeconds?: number;
   /** How long a CA that left the trust bundle stays trusted (unless it expires first). Default 24 h. */
   trustGracePeriodMs?: number;
   /** How far a fresh certificate's notBefore may lie ahead of this clock. Default 5 minutes. */
@@ -42,38 +59,51 @@ export interface EnsureOptions {
   signal?: AbortSignal;
 }
 
-const SERVICE_ACCOUNT_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 const DAY_MS = 24 * 3_600_000;
 
 /**
- * Gets this service's serving certificate, validated, and keeps it live: every rotation that
- * passes the validation gate is swapped into attached servers; a bad one never replaces a
- * good one. Resolves once a valid certificate is there; rejects with a {@link ServingCertError}
- * that says what to fix.
+ * Gets this service's serving certificate, validated, and keeps it live. In a cluster it first
+ * makes sure the Service carries the serving-cert annotation, then waits (with progress, and a
+ * diagnosis when it takes long) for the Secret and the platform root CA. Every rotation that
+ * passes the validation gate is swapped into attached servers; a bad one never replaces a good
+ * one. Rejects with a {@link ServingCertError} that says what to fix.
  *
  * @example
- * const cert = await ensureServingCert({ serviceName: 'shop', namespace: 'prod', annotate: false });
+ * const cert = await ensureServingCert();   // SERVING_CERT_SERVICE and POD_NAMESPACE set in the pod
  * const server = https.createServer(cert.serverOptions(), app);
  * cert.attach(server);
  */
 export async function ensureServingCert(options: EnsureOptions = {}): Promise<ServingCert> {
   const logger = options.logger ?? consoleLogger();
-  const inCluster = Boolean(process.env.KUBERNETES_SERVICE_HOST);
   const certDir = options.certDir ?? '/etc/tls/certs';
   const caDir = options.caDir ?? '/etc/tls/ca';
-  const source = options.source ?? 'auto';
+  const caSecretName = options.caSecretName ?? 'service-root-ca';
+  const requested = options.source ?? 'auto';
+  const access = ClusterAccess.resolve(options);
+  const inCluster = Boolean(process.env.KUBERNETES_SERVICE_HOST) || options.kubeConfig !== undefined;
 
-  if (source === 'api' || source === 'local') {
+  const source = requested === 'auto' ? (existsSync(path.join(certDir, 'tls.crt')) ? 'files' : inCluster ? 'api' : 'local') : requested;
+  if (source === 'local') {
     throw new ServingCertError('E_CONFIG',
-      `source '${source}' is not available in this release of serving-cert; use source 'files' with the Secret mounted at certDir`);
+      `no certificate in certDir ${certDir} and no cluster (KUBERNETES_SERVICE_HOST is unset and no kubeConfig was given); ` +
+      "the local development CA (source 'local') comes in a later release: mount or copy a Secret's tls.crt and tls.key " +
+      "into certDir, or pass a kubeConfig and use source 'api'", { details: { certDir } });
   }
-  if (options.annotate === true || (options.annotate === undefined && inCluster)) {
+  const annotate = options.annotate ?? access !== undefined;
+  if ((annotate || source === 'api') && !access) {
     throw new ServingCertError('E_CONFIG',
-      'annotating the Service through the Kubernetes API is not available in this release of serving-cert: ' +
-      'annotate the Service yourself (service.alauda.io/serving-cert-secret-name) and pass annotate: false');
+      `${source === 'api' ? "source 'api'" : 'annotating the Service'} needs a cluster, and none is configured: ` +
+      'KUBERNETES_SERVICE_HOST is unset (not in a pod), no kubeConfig option was given, and there is no KUBECONFIG or ~/.kube/config. ' +
+      (source === 'api' ? '' : 'Pass annotate: false to use the mounted files alone'));
   }
-  const dnsNames = options.dnsNames ?? defaultDnsNames(options);
-  if (!inCluster && !(await exists(certDir))) {
+  const needsIdentity = annotate || source === 'api' || options.dnsNames === undefined;
+  const identity = needsIdentity ? resolveIdentity(options, access) : undefined;
+  const dnsNames = options.dnsNames ?? defaultDnsNames(identity!, options.clusterDomain ?? 'cluster.local');
+  const secretName = annotate
+    ? await ensureServiceAnnotation(access!, { ...identity!, secretName: options.secretName }, logger)
+    : options.secretName ?? (identity ? `${identity.serviceName}-tls` : undefined);
+
+  if (source === 'files' && !inCluster && !existsSync(certDir)) {
     throw new ServingCertError('E_CONFIG',
       `certDir ${certDir} does not exist, and this process is not in a cluster (KUBERNETES_SERVICE_HOST is unset). ` +
       'Point certDir at a directory holding tls.crt and tls.key. In a cluster, mount the serving Secret there ' +
@@ -82,64 +112,89 @@ export async function ensureServingCert(options: EnsureOptions = {}): Promise<Se
   }
 
   const reloadIntervalMs = positive(options.reloadIntervalMs, 30_000, 'reloadIntervalMs');
-  const expectations = {
-    dnsNames,
-    clockSkewMs: nonNegative(options.clockSkewMs, DEFAULT_CLOCK_SKEW_MS, 'clockSkewMs'),
-    maxBytes: DEFAULT_MAX_BYTES,
-    description: `files ${certDir}`,
-  };
-  return LiveServingCert.open({
-    servingSource: filesSource({
+  let servingSource: MaterialSource;
+  let caSource: MaterialSource;
+  let caWatcher: SecretWatcher | undefined;
+  if (source === 'api') {
+    const watch = (name: string) => new SecretWatcher({
+      access: access!, namespace: identity!.namespace, name, logger,
+      watchTimeoutSeconds: positive(options.watchTimeoutSeconds, 300, 'watchTimeoutSeconds'),
+    });
+    caWatcher = watch(caSecretName);
+    servingSource = secretSource(watch(secretName!), ['tls.crt', 'tls.key', 'ca.crt'], ['tls.crt', 'tls.key']);
+    caSource = secretSource(caWatcher, ['ca.crt'], ['ca.crt']);
+  } else {
+    servingSource = filesSource({
       dir: certDir, keys: ['tls.crt', 'tls.key', 'ca.crt'], requiredKeys: ['tls.crt', 'tls.key'],
       maxBytes: DEFAULT_MAX_BYTES, pollIntervalMs: reloadIntervalMs, logger,
-    }),
-    caSource: filesSource({
+    });
+    caSource = filesSource({
       dir: caDir, keys: ['ca.crt'], requiredKeys: ['ca.crt'],
       maxBytes: DEFAULT_MAX_BYTES, pollIntervalMs: reloadIntervalMs, logger,
-    }),
-    expectations,
+    });
+  }
+
+  const diagnose = async (): Promise<string | undefined> => {
+    const hints: string[] = [];
+    if (access && identity && secretName) {
+      hints.push(await diagnoseCertificate({ access, ...identity, secretName, caSecretName, caWatcher }));
+    }
+    if (source === 'files') {
+      hints.push(`check that Secret ${secretName ?? '(the serving Secret)'} is mounted at ${certDir}; a volume mounted with ` +
+        "subPath never updates, and a Secret created after the pod reaches it only at kubelet's next sync (about a minute). " +
+        `\`serving-cert inspect ${certDir}\` shows what the files hold`);
+    }
+    return hints.filter(Boolean).join('. ') || undefined;
+  };
+
+  return LiveServingCert.open({
+    servingSource,
+    caSource,
+    expectations: {
+      dnsNames,
+      clockSkewMs: nonNegative(options.clockSkewMs, DEFAULT_CLOCK_SKEW_MS, 'clockSkewMs'),
+      maxBytes: DEFAULT_MAX_BYTES,
+      description: servingSource.description,
+    },
     trustGraceMs: nonNegative(options.trustGracePeriodMs, DAY_MS, 'trustGracePeriodMs'),
     timeoutMs: nonNegative(options.timeoutMs, 300_000, 'timeoutMs'),
     logger,
     signal: options.signal,
-    diagnose: () => Promise.resolve(
-      `Check that the Secret${options.secretName ? ` ${options.secretName}` : ''} exists and is mounted at ${certDir}; ` +
-      'a volume mounted with subPath never updates, and a Secret created after the pod reaches it only after ' +
-      "kubelet's next sync (about a minute). `serving-cert inspect " + certDir + '` shows what the files hold'),
+    diagnose,
   });
 }
 
-function defaultDnsNames(options: EnsureOptions): string[] {
+function resolveIdentity(options: EnsureOptions, access: ClusterAccess | undefined): { serviceName: string; namespace: string } {
   const serviceName = options.serviceName ?? process.env.SERVING_CERT_SERVICE;
-  const namespace = options.namespace ?? (process.env.POD_NAMESPACE || readServiceAccountNamespace());
+  const namespace = options.namespace ?? (process.env.POD_NAMESPACE || readNamespaceFile(options.serviceAccountDir) || access?.namespace);
   if (!serviceName) {
     throw new ServingCertError('E_CONFIG',
-      'no service name: pass the serviceName option or set SERVING_CERT_SERVICE (or pass dnsNames explicitly)');
+      'no service name: pass the serviceName option or set SERVING_CERT_SERVICE (or pass dnsNames and annotate: false)');
   }
   if (!namespace) {
     throw new ServingCertError('E_CONFIG',
       `no namespace for service ${serviceName}: pass the namespace option or set POD_NAMESPACE ` +
-      `(in a pod: env POD_NAMESPACE from fieldRef metadata.namespace), or pass dnsNames explicitly`);
+      '(in a pod: env POD_NAMESPACE from fieldRef metadata.namespace)');
   }
-  const domain = options.clusterDomain ?? 'cluster.local';
-  return [serviceName, `${serviceName}.${namespace}`, `${serviceName}.${namespace}.svc`, `${serviceName}.${namespace}.svc.${domain}`];
+  return { serviceName, namespace };
 }
 
-function readServiceAccountNamespace(): string | undefined {
+function defaultDnsNames(identity: { serviceName: string; namespace: string }, domain: string): string[] {
+  const { serviceName: svc, namespace: ns } = identity;
+  return [svc, `${svc}.${ns}`, `${svc}.${ns}.svc`, `${svc}.${ns}.svc.${domain}`];
+}
+
+function readNamespaceFile(dir: string | undefined): string | undefined {
   try {
-    return readFileSync(SERVICE_ACCOUNT_NAMESPACE_FILE, 'utf8').trim() || undefined;
+    return readFileSync(path.join(dir ?? SERVICE_ACCOUNT_DIR, 'namespace'), 'utf8').trim() || undefined;
   } catch {
     return undefined;
   }
 }
 
-async function exists(dir: string): Promise<boolean> {
-  return fs.stat(dir).then(() => true, () => false);
-}
-
 function positive(value: number | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0) throw new ServingCertError('E_CONFIG', `${name} must be a positive number of milliseconds; got ${value}`);
+  if (!Number.isFinite(value) || value <= 0) throw new ServingCertError('E_CONFIG', `${name} must be a positive number; got ${value}`);
   return value;
 }
 

@@ -28,7 +28,15 @@ export type ServingCertErrorCode =
   /** The certificate did not become available within timeoutMs. */
   | 'E_TIMEOUT'
   /** The handle was closed, or the start was aborted. */
-  | 'E_CLOSED';
+  | 'E_CLOSED'
+  /** The Kubernetes API refused an operation (403): the message names the verb, resource and object, and the Role that grants it. */
+  | 'E_FORBIDDEN'
+  /** A Kubernetes object that must exist does not (404), such as the Service. */
+  | 'E_NOT_FOUND'
+  /** The Service names another Secret than the `secretName` option; serving-cert never overwrites it. */
+  | 'E_CONFLICT'
+  /** Another failure of the Kubernetes API or the connection to it. */
+  | 'E_API';
 
 /**
  * The error serving-cert throws, rejects with and emits. `details` never holds key material.

@@ -89,6 +89,10 @@ export interface LiveServingCertOptions {
 const START_RETRY_MS = 1_000;
 /** How often a start says what it is waiting for. */
 const PROGRESS_INTERVAL_MS = 10_000;
+/** After this long, and as often again, a waiting start also says why, from what the environment shows. */
+const DIAGNOSIS_INTERVAL_MS = 30_000;
+/** Refusals that waiting cannot cure: a start fails at once on them. */
+const FATAL_AT_START = new Set(['E_FORBIDDEN', 'E_CONFIG']);
 
 /** TLS settings a server was made with, which setSecureContext would otherwise reset. */
 const KEPT_SERVER_SETTINGS = [
@@ -116,6 +120,7 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
   #warnedSerials = new Set<string>();
   #closing: Promise<void> | undefined;
   #onStartProgress: (() => void) | undefined;
+  #fatalAtStart: ServingCertError | undefined;
 
   private constructor(options: LiveServingCertOptions) {
     super();
@@ -209,11 +214,13 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
     }
     const started = Date.now();
     let lastProgress = started;
+    let lastDiagnosis = started;
     try {
       for (;;) {
         this.#servingRefresher.trigger();
         await this.#servingRefresher.idle();
         if (this.#current) break;
+        if (this.#fatalAtStart) throw this.#fatalAtStart;
         if (stop.aborted) {
           throw new ServingCertError('E_CLOSED', `the start was aborted while waiting for ${servingSource.description}`,
             { cause: signal?.reason });
@@ -222,7 +229,12 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
         if (waited >= timeoutMs) throw await this.#timeoutError(waited);
         if (Date.now() - lastProgress >= PROGRESS_INTERVAL_MS) {
           lastProgress = Date.now();
-          logger.info(`waiting for ${servingSource.description}: ${this.#reasonsText()}`,
+          let diagnosis: string | undefined;
+          if (Date.now() - lastDiagnosis >= DIAGNOSIS_INTERVAL_MS) {
+            lastDiagnosis = Date.now();
+            diagnosis = await this.#diagnosis();
+          }
+          logger.info(`waiting for ${servingSource.description}: ${this.#reasonsText()}${diagnosis ? `. ${diagnosis}` : ''}`,
             { waitedSeconds: Math.round(waited / 1000), timeoutSeconds: Math.round(timeoutMs / 1000) });
         }
         await this.#nextStartAttempt(Math.min(START_RETRY_MS, timeoutMs - waited));
@@ -249,14 +261,17 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
     });
   }
 
-  async #timeoutError(waitedMs: number): Promise<ServingCertError> {
-    const { servingSource, diagnose } = this.#options;
-    let diagnosis: string | undefined;
+  async #diagnosis(): Promise<string | undefined> {
     try {
-      diagnosis = await diagnose?.();
+      return await this.#options.diagnose?.();
     } catch (error) {
-      diagnosis = `(the diagnosis itself failed: ${String(error)})`;
+      return `(the diagnosis itself failed: ${String(error)})`;
     }
+  }
+
+  async #timeoutError(waitedMs: number): Promise<ServingCertError> {
+    const { servingSource } = this.#options;
+    const diagnosis = await this.#diagnosis();
     return new ServingCertError('E_TIMEOUT',
       `no valid serving certificate from ${servingSource.description} after ${Math.round(waitedMs / 1000)} s: ` +
       `${this.#reasonsText()}${diagnosis ? `. ${diagnosis}` : ''}`,
@@ -416,7 +431,11 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
 
   #refuse(input: string, error: ServingCertError): void {
     this.#pendingReasons.set(input, error.message);
-    if (!this.#current) return; // during the start, refusals are reasons to wait, not events
+    if (!this.#current) {
+      // During the start, refusals are reasons to wait, not events; but no wait cures a denial.
+      if (FATAL_AT_START.has(error.code)) this.#fatalAtStart ??= error;
+      return;
+    }
     // A source polled every 30 s would repeat the same refusal: tell it once per new reason.
     if (this.#lastRefusal.get(input) === error.message) return;
     this.#lastRefusal.set(input, error.message);

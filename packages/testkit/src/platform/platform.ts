@@ -107,6 +107,8 @@ export async function startPlatform(kubeConfig: KubeConfig, options: PlatformOpt
   const custom = kubeConfig.makeApiClient(CustomObjectsApi);
   const policies = { cloneCaSecret: true, syncCaRotation: true, generateServiceCert: true, ...options.policies };
   let issuanceDelayMs = options.issuanceDelayMs ?? 0;
+  /** When each delayed issuance may happen; a timer queues it again then, so no delay blocks the queue. */
+  const delayedUntil = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   const caHistory: string[] = [];
   let ca = CertificateAuthority.create({ commonName: 'cpaas platform root CA', keyAlgorithm: options.caKeyAlgorithm ?? 'ecdsa-p256' });
   caHistory.push(ca.certPem);
@@ -271,7 +273,20 @@ export async function startPlatform(kubeConfig: KubeConfig, options: PlatformOpt
         condition(certificate, 'Issuing', 'True', reason, message),
       ] });
     }
-    if (issuanceDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, issuanceDelayMs));
+    const key = `${namespace}/${name}`;
+    if (issuanceDelayMs > 0 && !force) {
+      const delayed = delayedUntil.get(key);
+      if (!delayed) {
+        const timer = setTimeout(() => queue.add(`issue:${key}`, () => reconcileCertificate(namespace, name)), issuanceDelayMs);
+        timer.unref();
+        delayedUntil.set(key, { at: Date.now() + issuanceDelayMs, timer });
+        return;
+      }
+      if (Date.now() < delayed.at) return;
+    }
+    const delayed = delayedUntil.get(key);
+    clearTimeout(delayed?.timer);
+    delayedUntil.delete(key);
     if (stopped) return;
     const issued = issue(spec, certificate);
     const body: V1Secret = {
@@ -433,6 +448,14 @@ export async function startPlatform(kubeConfig: KubeConfig, options: PlatformOpt
     },
     setIssuanceDelay(ms) {
       issuanceDelayMs = ms;
+      if (ms > 0) return;
+      // Issue at once what was waiting for the old delay.
+      for (const [key, { timer }] of delayedUntil) {
+        clearTimeout(timer);
+        delayedUntil.delete(key);
+        const [namespace, name] = key.split('/') as [string, string];
+        queue.add(`issue:${key}`, () => reconcileCertificate(namespace, name));
+      }
     },
     setIssuer,
     async settled() {
@@ -444,6 +467,7 @@ export async function startPlatform(kubeConfig: KubeConfig, options: PlatformOpt
       stopped = true;
       queue.stop();
       for (const timer of renewalTimers.values()) clearTimeout(timer);
+      for (const { timer } of delayedUntil.values()) clearTimeout(timer);
       await Promise.allSettled(informers.map((informer) => informer.stop()));
     },
   };

@@ -1,0 +1,72 @@
+import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { ServingCertError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { apiError, statusOf } from './apiErrors.js';
+import type { ClusterAccess } from './clusterAccess.js';
+
+/** The annotation through which a Service asks the platform for a serving certificate. */
+export const SERVING_CERT_ANNOTATION = 'service.alauda.io/serving-cert-secret-name';
+
+/** serving-cert's field manager, so that `kubectl` shows who set the annotation. */
+export const FIELD_MANAGER = 'serving-cert';
+
+const MAX_CONFLICT_RETRIES = 5;
+
+/**
+ * Makes sure the Service carries the serving-cert annotation and returns the Secret name it
+ * names. An annotation already there wins; an explicit, different `secretName` is a conflict,
+ * never an overwrite. Otherwise only that annotation is set, by a merge patch that carries the
+ * resourceVersion it read (a concurrent change answers 409, and the read is done again), so
+ * every other field and annotation stays as it was.
+ */
+export async function ensureServiceAnnotation(
+  access: ClusterAccess,
+  target: { namespace: string; serviceName: string; secretName: string | undefined },
+  logger: Logger,
+): Promise<string> {
+  const { namespace, serviceName } = target;
+  for (let attempt = 0; ; attempt += 1) {
+    const core = access.kubeConfig.makeApiClient(CoreV1Api);
+    let service;
+    try {
+      service = await core.readNamespacedService({ namespace, name: serviceName });
+    } catch (error) {
+      const failure = apiError(error, { verb: 'get', resource: 'services', namespace, name: serviceName });
+      if (failure.code === 'E_NOT_FOUND') {
+        throw new ServingCertError('E_NOT_FOUND',
+          `Service ${serviceName} does not exist in namespace ${namespace}: create it first, or pass the serviceName and ` +
+          'namespace of the Service that fronts this process (SERVING_CERT_SERVICE, POD_NAMESPACE)',
+          { cause: error, details: failure.details });
+      }
+      throw failure;
+    }
+    const existing = service.metadata?.annotations?.[SERVING_CERT_ANNOTATION];
+    if (existing) {
+      if (target.secretName && target.secretName !== existing) {
+        throw new ServingCertError('E_CONFLICT',
+          `Service ${namespace}/${serviceName} already asks for Secret "${existing}" (annotation ${SERVING_CERT_ANNOTATION}), ` +
+          `but the secretName option says "${target.secretName}". serving-cert does not overwrite it: drop the option, ` +
+          'or change the annotation yourself', { details: { namespace, serviceName, annotated: existing, requested: target.secretName } });
+      }
+      return existing;
+    }
+    const secretName = target.secretName ?? `${serviceName}-tls`;
+    try {
+      await core.patchNamespacedService(
+        {
+          namespace,
+          name: serviceName,
+          fieldManager: FIELD_MANAGER,
+          body: { metadata: { resourceVersion: service.metadata?.resourceVersion, annotations: { [SERVING_CERT_ANNOTATION]: secretName } } },
+        },
+        // client-node 1.x sends JSON-patch unless told otherwise; this body is a merge patch.
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+      logger.info(`annotated Service ${namespace}/${serviceName} with ${SERVING_CERT_ANNOTATION}=${secretName}`);
+      return secretName;
+    } catch (error) {
+      if (statusOf(error) === 409 && attempt < MAX_CONFLICT_RETRIES) continue;
+      throw apiError(error, { verb: 'patch', resource: 'services', namespace, name: serviceName });
+    }
+  }
+}
