@@ -2,15 +2,25 @@
 // writes bench/results.json. BENCH_QUICK=1 makes a short run (fewer rotations and rounds).
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
+import { apiRotationToHandshake, startControlPlane, startRequests } from './api-source.js';
 import { handshakeThroughput, rotationToHandshake } from './files-rotation.js';
 import { printTable, type Row } from './lib/stats.js';
 
 const quick = process.env.BENCH_QUICK === '1';
 const rows: Row[] = [];
 
+// The control plane starts only after the local benchmarks, so that its processes do not
+// share the 2 cores with the handshake measurements.
+let plane: Awaited<ReturnType<typeof startControlPlane>> | undefined;
+const controlPlane = async () => {
+  plane ??= await startControlPlane({ log: (message) => process.stderr.write(`bench: ${message}\n`) });
+  return plane;
+};
 const steps: Array<[string, () => Promise<Row>]> = [
   ['files source: rotation to first handshake', () => rotationToHandshake(quick ? 50 : 250)],
   ['handshakes per second: attached vs plain', () => handshakeThroughput(quick ? 2 : 6, quick ? 500 : 1_500)],
+  ['api source: requests of a start', async () => startRequests(await controlPlane())],
+  ['api source: Secret update to first handshake', async () => apiRotationToHandshake(await controlPlane(), quick ? 30 : 200)],
 ];
 
 for (const [label, run] of steps) {
@@ -20,6 +30,7 @@ for (const [label, run] of steps) {
   process.stderr.write(`bench: ${label} done in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
 }
 
+await plane?.stop();
 console.log();
 printTable(rows);
 const results = {

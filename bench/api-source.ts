@@ -1,0 +1,84 @@
+import * as https from 'node:https';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { ensureServingCert, silentLogger } from '@serving-cert/core';
+import { CertificateAuthority } from '@serving-cert/core/pki';
+import { startControlPlane, startFaultProxy, type ControlPlane } from '@serving-cert/testkit';
+import { handshake } from './lib/tls.js';
+import { quantile, type Row } from './lib/stats.js';
+
+const NAMES = (ns: string) => ['web', `web.${ns}`, `web.${ns}.svc`, `web.${ns}.svc.cluster.local`];
+const b64 = (text: string) => Buffer.from(text).toString('base64');
+
+/** A namespace with Service web (annotated), its Secret web-tls and service-root-ca, written directly. */
+async function prepare(kubeConfig: KubeConfig, namespace: string, ca: CertificateAuthority) {
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name: namespace } } });
+  await core.createNamespacedService({ namespace, body: {
+    metadata: { name: 'web', annotations: { 'service.alauda.io/serving-cert-secret-name': 'web-tls' } }, spec: { ports: [{ port: 443 }] },
+  } });
+  const leaf = ca.issue({ dnsNames: NAMES(namespace) });
+  await core.createNamespacedSecret({ namespace, body: { metadata: { name: 'web-tls' }, type: 'kubernetes.io/tls',
+    data: { 'tls.crt': b64(leaf.certPem), 'tls.key': b64(leaf.keyPem), 'ca.crt': b64(leaf.caPem) } } });
+  await core.createNamespacedSecret({ namespace, body: { metadata: { name: 'service-root-ca' }, data: { 'ca.crt': b64(ca.certPem) } } });
+  return core;
+}
+
+/** Requests a start makes when the Secret already exists, counted at a proxy in front of the API server. */
+export async function startRequests(plane: ControlPlane): Promise<Row> {
+  const ca = CertificateAuthority.create();
+  await prepare(plane.kubeConfig, 'bench-start', ca);
+  const proxy = await startFaultProxy(plane.kubeConfig);
+  const cert = await ensureServingCert({ kubeConfig: proxy.kubeConfig, source: 'api', serviceName: 'web', namespace: 'bench-start', logger: silentLogger });
+  const atResolve = [...proxy.requests];
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const watches = proxy.requests.filter((request) => request.watch).length;
+  await cert.close();
+  await proxy.close();
+  const requests = atResolve.filter((request) => !request.watch);
+  return {
+    name: 'api: requests made by a start, Secret already there',
+    unit: 'requests', value: requests.length, baselineName: 'target', baseline: 3, ratio: requests.length / 3,
+    target: '<= 3', met: requests.length <= 3,
+    detail: { requests: requests.map((request) => `${request.method} ${request.path.replace(/\?.*/, '')}`), watchesOpenedAfter: watches },
+  };
+}
+
+/** Secret update (a PUT of new material) to the first handshake that presents it, api source. */
+export async function apiRotationToHandshake(plane: ControlPlane, rotations: number): Promise<Row> {
+  const ca = CertificateAuthority.create();
+  const namespace = 'bench-rotation';
+  const core = await prepare(plane.kubeConfig, namespace, ca);
+  const cert = await ensureServingCert({ kubeConfig: plane.kubeConfig, source: 'api', serviceName: 'web', namespace, logger: silentLogger });
+  const server = https.createServer(cert.serverOptions());
+  cert.attach(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  const leaves = Array.from({ length: rotations }, () => ca.issue({ dnsNames: NAMES(namespace) }));
+  const samples: number[] = [];
+  try {
+    for (const leaf of leaves) {
+      const secret = await core.readNamespacedSecret({ namespace, name: 'web-tls' });
+      secret.data = { 'tls.crt': b64(leaf.certPem), 'tls.key': b64(leaf.keyPem), 'ca.crt': b64(leaf.caPem) };
+      const started = performance.now();
+      await core.replaceNamespacedSecret({ namespace, name: 'web-tls', body: secret });
+      while ((await handshake(port, ca.certPem, 'web')) !== leaf.leaf.serialNumber) {
+        if (performance.now() - started > 10_000) throw new Error('an update did not arrive within 10 s');
+      }
+      samples.push(performance.now() - started);
+    }
+  } finally {
+    server.close();
+    await cert.close();
+  }
+  const p99 = quantile(samples, 0.99);
+  return {
+    name: `api: Secret update to first handshake with the new cert, p99 (${rotations} updates)`,
+    unit: 'ms', value: p99, target: 'p99 <= 100 ms', met: p99 <= 100,
+    detail: { p50: quantile(samples, 0.5), p90: quantile(samples, 0.9), p99, max: Math.max(...samples), samples: samples.length },
+  };
+}
+
+export { startControlPlane };
