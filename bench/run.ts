@@ -4,6 +4,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import { apiRotationToHandshake, startControlPlane, startRequests } from './api-source.js';
 import { handshakeThroughput, rotationToHandshake } from './files-rotation.js';
+import { mtlsThroughput } from './mtls.js';
 import { printTable, type Row } from './lib/stats.js';
 
 const quick = process.env.BENCH_QUICK === '1';
@@ -19,6 +20,7 @@ const controlPlane = async () => {
 const steps: Array<[string, () => Promise<Row>]> = [
   ['files source: rotation to first handshake', () => rotationToHandshake(quick ? 50 : 250)],
   ['handshakes per second: attached vs plain', () => handshakeThroughput(quick ? 2 : 6, quick ? 500 : 1_500)],
+  ['mTLS requests per second: createMtlsDispatcher vs plain Agent', () => mtlsThroughput(quick ? 2 : 6, quick ? 500 : 1_500)],
   ['api source: requests of a start', async () => startRequests(await controlPlane())],
   ['api source: Secret update to first handshake', async () => apiRotationToHandshake(await controlPlane(), quick ? 30 : 200)],
 ];

@@ -185,7 +185,7 @@ describe('the service-account token', () => {
     };
     await rbac.createNamespacedRoleBinding({ namespace, body: {
       metadata: { name: 'serving-cert-sa' },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'serving-cert' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'serving-cert-web' },
       subjects: [{ kind: 'ServiceAccount', name: 'my-app', namespace }],
     } });
     await fs.writeFile(`${dir}/token`, await serviceAccount());

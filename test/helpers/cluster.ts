@@ -73,6 +73,10 @@ export async function applyAppRbac(namespace: string, serviceName: string, user:
     const binding = object as KubernetesObject & { subjects?: Array<Record<string, string>> };
     if (binding.subjects) binding.subjects = [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }];
     if (object.kind === 'ClusterRoleBinding') object.metadata!.name = `serving-cert-diagnosis-${namespace}-${user}`;
+    // Several apps may share a namespace: one Role (and binding) per app.
+    if (object.kind === 'Role' || object.kind === 'RoleBinding') object.metadata!.name = `${object.metadata!.name!}-${serviceName}`;
+    const roleRef = (object as { roleRef?: { kind: string; name: string } }).roleRef;
+    if (object.kind === 'RoleBinding' && roleRef) roleRef.name = `${roleRef.name}-${serviceName}`;
     try {
       await api.create(object);
     } catch (error) {

@@ -36,7 +36,9 @@ export type ServingCertErrorCode =
   /** The Service names another Secret than the `secretName` option; serving-cert never overwrites it. */
   | 'E_CONFLICT'
   /** Another failure of the Kubernetes API or the connection to it. */
-  | 'E_API';
+  | 'E_API'
+  /** A peer's certificate does not name who it should be (mTLS). */
+  | 'E_PEER_IDENTITY';
 
 /**
  * The error serving-cert throws, rejects with and emits. `details` never holds key material.

@@ -1,0 +1,73 @@
+import { once } from 'node:events';
+import * as fs from 'node:fs/promises';
+import * as https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Agent, request, type Dispatcher } from 'undici';
+import { createMtlsDispatcher, ensureServingCert, silentLogger } from '@serving-cert/core';
+import { CertificateAuthority } from '@serving-cert/core/pki';
+import { writeAtomicVolume } from '@serving-cert/testkit';
+import { median, type Row } from './lib/stats.js';
+
+const names = (svc: string) => [svc, `${svc}.shop`, `${svc}.shop.svc`, `${svc}.shop.svc.cluster.local`];
+
+async function requestsPerSecond(url: string, dispatcher: Dispatcher, durationMs: number, concurrency = 8): Promise<number> {
+  const end = performance.now() + durationMs;
+  const start = performance.now();
+  let count = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (performance.now() < end) {
+      const response = await request(url, { dispatcher });
+      await response.body.dump();
+      count += 1;
+    }
+  }));
+  return count / ((performance.now() - start) / 1000);
+}
+
+/** Requests per second through createMtlsDispatcher against a plain undici Agent with the same static material, same server. */
+export async function mtlsThroughput(rounds: number, roundMs: number): Promise<Row> {
+  const ca = CertificateAuthority.create();
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'serving-cert-bench-mtls-'));
+  const leafFor = async (svc: string) => {
+    const leaf = ca.issue({ dnsNames: names(svc) });
+    await writeAtomicVolume(path.join(dir, svc), { 'tls.crt': leaf.certPem, 'tls.key': leaf.keyPem, 'ca.crt': leaf.caPem });
+    return ensureServingCert({ source: 'files', annotate: false, serviceName: svc, namespace: 'shop', certDir: path.join(dir, svc), caDir: path.join(dir, 'none'), logger: silentLogger });
+  };
+  const api = await leafFor('api');
+  const web = await leafFor('web');
+  const server = https.createServer(api.serverOptions({ requestClientCert: true }), (_req, res) => res.end('ok'));
+  api.attach(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  const ours = createMtlsDispatcher(web, { serverName: 'api.shop.svc' });
+  const plain = new Agent({ connect: { ca: web.trust.pem, cert: web.current.certPem, key: web.current.keyPem, servername: 'api.shop.svc' } });
+  const oursRates: number[] = [];
+  const plainRates: number[] = [];
+  try {
+    await requestsPerSecond(url, plain, 300);
+    await requestsPerSecond(url, ours, 300);
+    for (let round = 0; round < rounds; round += 1) {
+      for (const which of round % 2 === 0 ? ['plain', 'ours'] : ['ours', 'plain']) {
+        const rate = await requestsPerSecond(url, which === 'plain' ? plain : ours, roundMs);
+        (which === 'plain' ? plainRates : oursRates).push(rate);
+      }
+    }
+  } finally {
+    await ours.close();
+    await plain.close();
+    server.closeAllConnections();
+    server.close();
+    await api.close();
+    await web.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+  const value = median(oursRates);
+  const baseline = median(plainRates);
+  return {
+    name: 'mTLS requests/s, createMtlsDispatcher', unit: '/s', value, baselineName: 'plain undici Agent', baseline, ratio: value / baseline,
+    target: 'ratio >= 0.97', met: value / baseline >= 0.97, detail: { oursRates, plainRates },
+  };
+}

@@ -1,0 +1,51 @@
+import type { TLSSocket } from 'node:tls';
+import { ServingCertError } from '../errors.js';
+import { peerIdentity, type PeerIdentity } from './peerIdentity.js';
+
+/** Decides whether a caller may pass. A value, as go-spiffe's authorizers are, not a flag. */
+export interface PeerAuthorizer {
+  /** Says who is allowed, for messages. */
+  readonly description: string;
+  allows(peer: PeerIdentity): boolean;
+}
+
+/** The outcome of {@link authorizePeer}. */
+export type PeerDecision =
+  | { allowed: true; peer: PeerIdentity }
+  | { allowed: false; peer: PeerIdentity | undefined; reason: string };
+
+/**
+ * Allows the named Services (`'svc.ns'`, or `{ serviceName, namespace }`) and every Service of
+ * the named namespaces. Nothing else passes; with no rule at all, nobody does.
+ */
+export function allowPeers(rule: { services?: Array<string | { serviceName: string; namespace: string }>; namespaces?: string[] }): PeerAuthorizer {
+  const services = new Set((rule.services ?? []).map((service) => {
+    if (typeof service !== 'string') return `${service.serviceName}.${service.namespace}`;
+    if (!/^[^.]+\.[^.]+$/.test(service)) {
+      throw new ServingCertError('E_CONFIG', `allowPeers: services takes "service.namespace" names; got "${service}"`);
+    }
+    return service;
+  }));
+  const namespaces = new Set(rule.namespaces ?? []);
+  const parts = [...(services.size ? [`services ${[...services].join(', ')}`] : []), ...(namespaces.size ? [`namespaces ${[...namespaces].join(', ')}`] : [])];
+  return {
+    description: parts.join(' and ') || 'nobody',
+    allows: (peer) => services.has(`${peer.serviceName}.${peer.namespace}`) || namespaces.has(peer.namespace),
+  };
+}
+
+/**
+ * Checks the caller on `socket` against `authorizer`. For plain Node, Express and Fastify alike:
+ * `const decision = authorizePeer(req.socket, allow); if (!decision.allowed) reply 403`.
+ */
+export function authorizePeer(socket: TLSSocket, authorizer: PeerAuthorizer): PeerDecision {
+  const peer = peerIdentity(socket);
+  if (!peer) {
+    const reason = socket.authorized
+      ? 'the client certificate names no Service (svc.ns.svc)'
+      : `no verified client certificate${socket.authorizationError ? ` (${String(socket.authorizationError)})` : ''}`;
+    return { allowed: false, peer: undefined, reason };
+  }
+  if (authorizer.allows(peer)) return { allowed: true, peer };
+  return { allowed: false, peer, reason: `${peer.serviceName}.${peer.namespace} is not allowed; allowed are ${authorizer.description}` };
+}
