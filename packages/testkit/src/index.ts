@@ -14,5 +14,7 @@ export { startFaultProxy } from './faultProxy/faultProxy.js';
 export type { FaultOptions, FaultProxy, ProxiedRequest } from './faultProxy/faultProxy.js';
 export { writeAtomicVolume } from './volume/atomicWriter.js';
 export type { AtomicWriteResult, VolumePayload } from './volume/atomicWriter.js';
+export { mountServingCert } from './volume/mountedServingCert.js';
+export type { MountedServingCert } from './volume/mountedServingCert.js';
 export { projectSecretVolume } from './volume/projectSecretVolume.js';
 export type { ProjectSecretVolumeOptions, SecretVolumeProjection } from './volume/projectSecretVolume.js';

@@ -1,0 +1,105 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import type * as https from 'node:https';
+import express from 'express';
+import { afterEach, describe, expect, it } from 'vitest';
+import * as tls from 'node:tls';
+import type { TLSSocket } from 'node:tls';
+import { Agent, buildConnector, request } from 'undici';
+import { createMtlsDispatcher } from '@serving-cert/core';
+import { CertificateAuthority } from '@serving-cert/core/pki';
+import { mountServingCert, type MountedServingCert } from '@serving-cert/testkit';
+import { allowPeers, createHttpsServer, peerOf } from '../src/index.js';
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+const ca = CertificateAuthority.create();
+
+async function mount(serviceName: string, namespace = 'shop'): Promise<MountedServingCert> {
+  const mounted = await mountServingCert({ serviceName, namespace, ca });
+  cleanups.push(() => mounted.close());
+  return mounted;
+}
+
+async function listen(server: https.Server): Promise<string> {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  cleanups.push(() => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }));
+  return `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function handshakeSerial(url: string): Promise<string> {
+  const socket = tls.connect({ host: '127.0.0.1', port: Number(new URL(url).port), servername: 'api.shop.svc', ca: ca.certPem });
+  await once(socket, 'secureConnect');
+  const serial = socket.getPeerX509Certificate()!.serialNumber;
+  socket.destroy();
+  return serial;
+}
+
+function app() {
+  const application = express();
+  application.get('/who', (req, res) => {
+    res.json({ peer: peerOf(req) ?? null, typed: req.peer?.serviceName ?? null });
+  });
+  return application;
+}
+
+describe('@serving-cert/express createHttpsServer', () => {
+  it('serves the certificate and follows a rotation: a new client and a keep-alive client both see it', async () => {
+    const api = await mount('api');
+    const url = await listen(createHttpsServer(app(), api.cert));
+    // A keep-alive client that notes the certificate of every connection it opens.
+    const serials: string[] = [];
+    const connector = buildConnector({ ca: ca.certPem, servername: 'api.shop.svc' });
+    const keepAlive = new Agent({
+      keepAliveTimeout: 60_000,
+      connect: (options, callback) => connector(options, (...args) => {
+        const tlsSocket = args[1] as TLSSocket | null;
+        // undici may hand the socket over before the handshake is done.
+        const peer = tlsSocket?.getPeerX509Certificate();
+        if (peer) serials.push(peer.serialNumber);
+        else tlsSocket?.once('secureConnect', () => serials.push(tlsSocket.getPeerCertificate().serialNumber));
+        callback(...args);
+      }),
+    });
+    cleanups.push(() => keepAlive.close());
+    const get = async () => (await request(`${url}/who`, { dispatcher: keepAlive })).body.dump();
+    await get();
+    await get(); // the same pooled connection
+    expect(serials).toEqual([api.cert.current.info.serialNumber]);
+
+    const next = await api.rotate();
+    expect(await handshakeSerial(url)).toBe(next); // a new client
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await get(); // the idle connection was closed after the rotation: it reconnects
+    expect(serials).toEqual([expect.any(String), next]);
+  });
+
+  it('puts the caller on req.peer and refuses callers the authorizer does not allow', async () => {
+    const api = await mount('api');
+    const web = await mount('web');
+    const intruder = await mount('scraper', 'elsewhere');
+    const url = await listen(createHttpsServer(app(), api.cert, { authorizer: allowPeers({ namespaces: ['shop'] }) }));
+    const asWeb = createMtlsDispatcher(web.cert, { serverName: 'api.shop.svc' });
+    const asIntruder = createMtlsDispatcher(intruder.cert, { serverName: 'api.shop.svc' });
+    cleanups.push(() => asWeb.close(), () => asIntruder.close());
+    const ok = await request(`${url}/who`, { dispatcher: asWeb });
+    expect(await ok.body.json()).toEqual({ peer: { serviceName: 'web', namespace: 'shop', dnsNames: expect.arrayContaining(['web.shop.svc']) }, typed: 'web' });
+    const refused = await request(`${url}/who`, { dispatcher: asIntruder });
+    expect(refused.statusCode).toBe(403);
+    expect(await refused.body.json()).toEqual({ error: 'Forbidden', reason: 'scraper.elsewhere is not allowed; allowed are namespaces shop' });
+  });
+
+  it('closing the server detaches it: no listener of ours stays on the certificate', async () => {
+    const api = await mount('api');
+    const before = (api.cert as unknown as { listenerCount(event: string): number }).listenerCount('rotate');
+    const server = createHttpsServer(app(), api.cert);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    expect((api.cert as unknown as { listenerCount(event: string): number }).listenerCount('rotate')).toBe(before + 1);
+    await new Promise((resolve) => server.close(resolve));
+    expect((api.cert as unknown as { listenerCount(event: string): number }).listenerCount('rotate')).toBe(before);
+  });
+});

@@ -1,0 +1,9 @@
+/**
+ * @serving-cert/fastify: a Fastify plugin that serves a serving-cert certificate and follows
+ * every rotation without a restart.
+ * @packageDocumentation
+ */
+export { servingCert, servingCert as default } from './servingCert.js';
+export type { ServingCertPluginOptions } from './servingCert.js';
+export { allowPeers } from '@serving-cert/core';
+export type { PeerAuthorizer, PeerIdentity } from '@serving-cert/core';

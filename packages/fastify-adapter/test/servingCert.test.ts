@@ -1,0 +1,106 @@
+import { once } from 'node:events';
+import * as http2 from 'node:http2';
+import * as tls from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import Fastify from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { createMtlsDispatcher } from '@serving-cert/core';
+import { CertificateAuthority } from '@serving-cert/core/pki';
+import { mountServingCert, type MountedServingCert } from '@serving-cert/testkit';
+import { allowPeers, servingCert } from '../src/index.js';
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+const ca = CertificateAuthority.create();
+
+async function mount(serviceName: string, namespace = 'shop'): Promise<MountedServingCert> {
+  const mounted = await mountServingCert({ serviceName, namespace, ca });
+  cleanups.push(() => mounted.close());
+  return mounted;
+}
+
+async function handshakeSerial(port: number, alpn?: string[]): Promise<string> {
+  const socket = tls.connect({ host: '127.0.0.1', port, servername: 'api.shop.svc', ca: ca.certPem, ...(alpn ? { ALPNProtocols: alpn } : {}) });
+  await once(socket, 'secureConnect');
+  const serial = socket.getPeerX509Certificate()!.serialNumber;
+  socket.destroy();
+  return serial;
+}
+
+describe('@serving-cert/fastify', () => {
+  it('HTTP/1.1: serves the certificate, follows a rotation, and knows the caller', async () => {
+    const api = await mount('api');
+    const web = await mount('web');
+    const app = Fastify({ https: api.cert.serverOptions({ requestClientCert: true }) });
+    await app.register(servingCert, { cert: api.cert });
+    app.get('/who', async (req) => ({ peer: req.peer }));
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    cleanups.push(() => app.close());
+    const port = (app.server.address() as AddressInfo).port;
+    const dispatcher = createMtlsDispatcher(web.cert, { serverName: 'api.shop.svc' });
+    cleanups.push(() => dispatcher.close());
+    const response = await request(`https://127.0.0.1:${port}/who`, { dispatcher });
+    expect(await response.body.json()).toEqual({ peer: { serviceName: 'web', namespace: 'shop', dnsNames: expect.arrayContaining(['web.shop.svc']) } });
+    const next = await api.rotate();
+    expect(await handshakeSerial(port)).toBe(next);
+  });
+
+  it('HTTP/2: a new client sees the new certificate, and an open session is closed so it reconnects', async () => {
+    const api = await mount('api');
+    const app = Fastify({ http2: true, https: { ...api.cert.serverOptions(), allowHTTP1: false } });
+    await app.register(servingCert, { cert: api.cert });
+    app.get('/', async () => 'ok');
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    cleanups.push(() => app.close());
+    const port = (app.server.address() as AddressInfo).port;
+    const session = http2.connect(`https://127.0.0.1:${port}`, { ca: ca.certPem, servername: 'api.shop.svc' });
+    await once(session, 'connect');
+    const firstSerial = (session.socket as tls.TLSSocket).getPeerX509Certificate()!.serialNumber;
+    expect(firstSerial).toBe(api.cert.current.info.serialNumber);
+    const closed = once(session, 'close');
+    const next = await api.rotate();
+    await closed; // the server closed the session (GOAWAY) after the rotation
+    expect(await handshakeSerial(port, ['h2'])).toBe(next);
+    const again = http2.connect(`https://127.0.0.1:${port}`, { ca: ca.certPem, servername: 'api.shop.svc' });
+    cleanups.push(async () => again.close());
+    await once(again, 'connect');
+    expect((again.socket as tls.TLSSocket).getPeerX509Certificate()!.serialNumber).toBe(next);
+  });
+
+  it('refuses a caller the authorizer does not allow, with 403', async () => {
+    const api = await mount('api');
+    const intruder = await mount('scraper', 'elsewhere');
+    const app = Fastify({ https: api.cert.serverOptions({ requestClientCert: true }) });
+    await app.register(servingCert, { cert: api.cert, authorizer: allowPeers({ services: ['web.shop'] }) });
+    app.get('/', async () => 'secret');
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    cleanups.push(() => app.close());
+    const dispatcher = createMtlsDispatcher(intruder.cert, { serverName: 'api.shop.svc' });
+    cleanups.push(() => dispatcher.close());
+    const response = await request(`https://127.0.0.1:${(app.server.address() as AddressInfo).port}/`, { dispatcher });
+    expect(response.statusCode).toBe(403);
+    expect(await response.body.json()).toEqual({ error: 'Forbidden', reason: 'scraper.elsewhere is not allowed; allowed are services web.shop' });
+  });
+
+  it('detaches on close: no listener of ours stays on the certificate', async () => {
+    const api = await mount('api');
+    const count = () => (api.cert as unknown as { listenerCount(event: string): number }).listenerCount('rotate');
+    const before = count();
+    const app = Fastify({ https: api.cert.serverOptions() });
+    await app.register(servingCert, { cert: api.cert });
+    await app.ready();
+    expect(count()).toBe(before + 1);
+    await app.close();
+    expect(count()).toBe(before);
+  });
+
+  it('says what to do when the instance is not a TLS server', async () => {
+    const api = await mount('api');
+    const app = Fastify();
+    await expect(app.register(servingCert, { cert: api.cert }).ready()).rejects.toThrow(/Fastify\(\{ https: cert.serverOptions\(\) \}\)/);
+    await app.close();
+  });
+});
