@@ -9,6 +9,7 @@ import { ClusterAccess, SERVICE_ACCOUNT_DIR } from './kube/clusterAccess.js';
 import { diagnoseCertificate } from './kube/diagnose.js';
 import { SecretWatcher } from './kube/secretWatcher.js';
 import { filesSource } from './sources/filesSource.js';
+import { localCaSources, type LocalCaOptions } from './sources/localCaSource.js';
 import { secretSource } from './sources/secretSource.js';
 import type { MaterialSource } from './sources/source.js';
 import { DEFAULT_CLOCK_SKEW_MS, DEFAULT_MAX_BYTES } from './x509/validateBundle.js';
@@ -23,10 +24,13 @@ export interface EnsureOptions {
   secretName?: string;
   /**
    * Where material comes from. 'files': the mounted Secrets; 'api': the Secrets through the
-   * Kubernetes API (no mount needed; rotations in milliseconds). Default 'auto': 'files' when
-   * certDir holds a certificate, else 'api' in a cluster. ('local' comes in a later release.)
+   * Kubernetes API (no mount needed; rotations in milliseconds); 'local': a development CA on
+   * disk, outside a cluster. Default 'auto': 'files' when certDir holds a certificate, else 'api'
+   * in a cluster, else 'local' (never 'local' inside a cluster).
    */
   source?: 'auto' | 'files' | 'api' | 'local';
+  /** The local development CA (source 'local'). */
+  local?: LocalCaOptions;
   /** The mounted serving Secret: tls.crt, tls.key and maybe ca.crt. Default '/etc/tls/certs'. */
   certDir?: string;
   /** The mounted service-root-ca Secret: ca.crt. Default '/etc/tls/ca'. */
@@ -83,13 +87,14 @@ export async function ensureServingCert(options: EnsureOptions = {}): Promise<Se
   const inCluster = Boolean(process.env.KUBERNETES_SERVICE_HOST) || options.kubeConfig !== undefined;
 
   const source = requested === 'auto' ? (existsSync(path.join(certDir, 'tls.crt')) ? 'files' : inCluster ? 'api' : 'local') : requested;
-  if (source === 'local') {
+  if (source === 'local' && process.env.KUBERNETES_SERVICE_HOST && !options.local?.allowInCluster) {
     throw new ServingCertError('E_CONFIG',
-      `no certificate in certDir ${certDir} and no cluster (KUBERNETES_SERVICE_HOST is unset and no kubeConfig was given); ` +
-      "the local development CA (source 'local') comes in a later release: mount or copy a Secret's tls.crt and tls.key " +
-      "into certDir, or pass a kubeConfig and use source 'api'", { details: { certDir } });
+      "source 'local' (a development CA) refuses to run in a cluster, where the platform issues certificates: use " +
+      "source 'files' or 'api', or pass local: { allowInCluster: true } if you really mean it");
   }
-  const annotate = options.annotate ?? access !== undefined;
+  if (source === 'local') logger.info(`outside a cluster: serving a certificate from the local development CA (${options.local?.dir ?? 'user cache'})`);
+  // A developer's kubeconfig must not make a local run patch a Service in some cluster.
+  const annotate = options.annotate ?? (access !== undefined && source !== 'local');
   if ((annotate || source === 'api') && !access) {
     throw new ServingCertError('E_CONFIG',
       `${source === 'api' ? "source 'api'" : 'annotating the Service'} needs a cluster, and none is configured: ` +
@@ -115,7 +120,11 @@ export async function ensureServingCert(options: EnsureOptions = {}): Promise<Se
   let servingSource: MaterialSource;
   let caSource: MaterialSource;
   let caWatcher: SecretWatcher | undefined;
-  if (source === 'api') {
+  if (source === 'local') {
+    const local = localCaSources({ ...options.local, dnsNames, logger });
+    servingSource = local.serving;
+    caSource = local.ca;
+  } else if (source === 'api') {
     const watch = (name: string) => new SecretWatcher({
       access: access!, namespace: identity!.namespace, name, logger,
       watchTimeoutSeconds: positive(options.watchTimeoutSeconds, 300, 'watchTimeoutSeconds'),

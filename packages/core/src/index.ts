@@ -20,3 +20,5 @@ export { peerIdentity } from './mtls/peerIdentity.js';
 export type { PeerIdentity } from './mtls/peerIdentity.js';
 export { allowPeers, authorizePeer } from './mtls/authorizer.js';
 export type { PeerAuthorizer, PeerDecision } from './mtls/authorizer.js';
+export { localCaDir, rotateLocalCa } from './sources/localCaSource.js';
+export type { LocalCaOptions } from './sources/localCaSource.js';

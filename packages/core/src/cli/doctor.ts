@@ -1,0 +1,118 @@
+import { AuthorizationV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { apiMessageOf, statusOf } from '../kube/apiErrors.js';
+import { SERVING_CERT_ANNOTATION } from '../kube/annotateService.js';
+import type { ClusterAccess } from '../kube/clusterAccess.js';
+
+/** One thing serving-cert depends on, checked. */
+export interface DoctorCheck {
+  check: string;
+  status: 'pass' | 'fail' | 'unknown';
+  detail: string;
+  /** What to do when it does not pass. */
+  fix?: string;
+}
+
+interface Condition { type?: string; status?: string; reason?: string; message?: string }
+type WithStatus = { status?: { conditions?: Condition[] } };
+
+const POLICIES = ['clone-ca-secret', 'sync-ca-rotation', 'generate-service-cert'];
+
+/**
+ * Checks, for Service `serviceName` in `namespace`, each thing serving-cert depends on: the
+ * current identity's RBAC, the Service and its annotation, the Certificate and its Ready
+ * condition, the ClusterIssuer, service-root-ca, and the platform's three policies.
+ */
+export async function doctor(access: ClusterAccess, target: { serviceName: string; namespace: string; caSecretName?: string }): Promise<DoctorCheck[]> {
+  const { serviceName, namespace } = target;
+  const caSecretName = target.caSecretName ?? 'service-root-ca';
+  const kc = access.kubeConfig;
+  const core = kc.makeApiClient(CoreV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const authz = kc.makeApiClient(AuthorizationV1Api);
+  const checks: DoctorCheck[] = [];
+
+  let secretName = `${serviceName}-tls`;
+  try {
+    const service = await core.readNamespacedService({ namespace, name: serviceName });
+    const annotated = service.metadata?.annotations?.[SERVING_CERT_ANNOTATION];
+    if (annotated) secretName = annotated;
+    checks.push(annotated
+      ? { check: `Service ${namespace}/${serviceName}`, status: 'pass', detail: `asks for Secret ${annotated} (${SERVING_CERT_ANNOTATION})` }
+      : { check: `Service ${namespace}/${serviceName}`, status: 'fail', detail: `has no ${SERVING_CERT_ANNOTATION} annotation`,
+          fix: `serving-cert adds it at start (needs patch on the Service), or: kubectl -n ${namespace} annotate service ${serviceName} ${SERVING_CERT_ANNOTATION}=${secretName}` });
+  } catch (error) {
+    checks.push(unreadable(`Service ${namespace}/${serviceName}`, error, `create the Service ${serviceName} in ${namespace}`));
+  }
+
+  const wanted: Array<[string, string, string]> = [
+    ['get', 'services', serviceName], ['patch', 'services', serviceName],
+    ...(['get', 'list', 'watch'] as const).flatMap((verb) => [[verb, 'secrets', secretName], [verb, 'secrets', caSecretName]] as Array<[string, string, string]>),
+  ];
+  const denied: string[] = [];
+  for (const [verb, resource, name] of wanted) {
+    const review = await authz.createSelfSubjectAccessReview({ body: { spec: { resourceAttributes: { namespace, verb, resource, name } } } });
+    if (!review.status?.allowed) denied.push(`${verb} ${resource}/${name}`);
+  }
+  checks.push(denied.length === 0
+    ? { check: 'RBAC of the current identity', status: 'pass', detail: 'get/patch its Service, get/list/watch its two Secrets' }
+    : { check: 'RBAC of the current identity', status: 'fail', detail: `denied: ${denied.join(', ')}`, fix: 'apply deploy/app-rbac.yaml with your names (`serving-cert manifests app`)' });
+
+  const certificateName = `${serviceName}-cert`;
+  try {
+    const certificate = await custom.getNamespacedCustomObject({ group: 'cert-manager.io', version: 'v1', namespace, plural: 'certificates', name: certificateName }) as WithStatus;
+    const ready = certificate.status?.conditions?.find((c) => c.type === 'Ready');
+    checks.push(ready?.status === 'True'
+      ? { check: `Certificate ${namespace}/${certificateName}`, status: 'pass', detail: 'Ready' }
+      : { check: `Certificate ${namespace}/${certificateName}`, status: 'fail',
+          detail: ready ? `Ready=${ready.status ?? '?'} (${ready.reason ?? '?'}: ${ready.message ?? ''})` : 'no Ready condition',
+          fix: `kubectl -n ${namespace} describe certificate ${certificateName}` });
+  } catch (error) {
+    checks.push(unreadable(`Certificate ${namespace}/${certificateName}`, error,
+      'the generate-service-cert policy makes it from the annotated Service: check the policy and Kyverno'));
+  }
+
+  try {
+    const issuer = await custom.getClusterCustomObject({ group: 'cert-manager.io', version: 'v1', plural: 'clusterissuers', name: 'cpaas-ca' }) as WithStatus;
+    const ready = issuer.status?.conditions?.find((c) => c.type === 'Ready');
+    checks.push(ready?.status === 'True'
+      ? { check: 'ClusterIssuer cpaas-ca', status: 'pass', detail: 'Ready' }
+      : { check: 'ClusterIssuer cpaas-ca', status: 'fail', detail: ready ? `${ready.reason ?? '?'}: ${ready.message ?? ''}` : 'no Ready condition', fix: 'kubectl describe clusterissuer cpaas-ca' });
+  } catch (error) {
+    checks.push(unreadable('ClusterIssuer cpaas-ca', error, 'install the platform CA issuer (cert-manager ClusterIssuer cpaas-ca)'));
+  }
+
+  try {
+    const ca = await core.readNamespacedSecret({ namespace, name: caSecretName });
+    checks.push(ca.data?.['ca.crt']
+      ? { check: `Secret ${namespace}/${caSecretName}`, status: 'pass', detail: 'holds ca.crt' }
+      : { check: `Secret ${namespace}/${caSecretName}`, status: 'fail', detail: 'has no ca.crt', fix: 'check the sync-ca-rotation policy and cert-manager/service-root-ca' });
+  } catch (error) {
+    checks.push(unreadable(`Secret ${namespace}/${caSecretName}`, error, 'the clone-ca-secret policy copies it into every namespace but kube-system, cpaas-system and cert-manager'));
+  }
+
+  for (const policy of POLICIES) {
+    try {
+      await custom.getClusterCustomObject({ group: 'kyverno.io', version: 'v1', plural: 'clusterpolicies', name: policy });
+      checks.push({ check: `ClusterPolicy ${policy}`, status: 'pass', detail: 'installed' });
+    } catch (error) {
+      checks.push(unreadable(`ClusterPolicy ${policy}`, error, 'install the platform policies: `serving-cert manifests platform | kubectl apply -f -`'));
+    }
+  }
+  return checks;
+}
+
+function unreadable(check: string, error: unknown, fix: string): DoctorCheck {
+  const status = statusOf(error);
+  if (status === 404) return { check, status: 'fail', detail: 'does not exist', fix };
+  if (status === 403) return { check, status: 'unknown', detail: `not allowed to read it (${apiMessageOf(error)})` };
+  return { check, status: 'unknown', detail: apiMessageOf(error) };
+}
+
+export function formatDoctor(checks: DoctorCheck[]): string {
+  const lines = checks.map((check) => {
+    const mark = check.status === 'pass' ? 'PASS' : check.status === 'fail' ? 'FAIL' : ' ?? ';
+    return `  ${mark}  ${check.check}: ${check.detail}${check.fix && check.status !== 'pass' ? `\n        fix: ${check.fix}` : ''}`;
+  });
+  const failed = checks.filter((check) => check.status === 'fail').length;
+  return ['serving-cert doctor', ...lines, '', failed === 0 ? 'all checks pass' : `${failed} check(s) fail`].join('\n');
+}

@@ -1,0 +1,161 @@
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { watch as chokidarWatch } from 'chokidar';
+import { ServingCertError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { CertificateAuthority, type IssuedLeaf } from '../pki/certificateAuthority.js';
+import type { MaterialSource } from './source.js';
+
+/** Options of the local development CA (`source: 'local'`). */
+export interface LocalCaOptions {
+  /** Where the development CA lives. Default: `$SERVING_CERT_LOCAL_CA_DIR`, else `<user cache>/serving-cert/local-ca`. */
+  dir?: string;
+  /** Lifetime of each leaf; it is renewed at 2/3 of it. Default 24 h. */
+  leafLifetimeMs?: number;
+  /** Issue a new leaf this often, for demos and tests of rotation. Default: only on renewal. */
+  rotateIntervalMs?: number;
+  /** Run inside a cluster anyway. Default false: in a pod the platform issues certificates. */
+  allowInCluster?: boolean;
+}
+
+const CA_CERT = 'ca.crt';
+const CA_KEY = 'ca.key';
+
+/** The folder of the local development CA. */
+export function localCaDir(dir?: string): string {
+  return dir ?? process.env.SERVING_CERT_LOCAL_CA_DIR ??
+    path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'serving-cert', 'local-ca');
+}
+
+/**
+ * Loads the development CA from `dir`, making one (key file 0600) if there is none. Two
+ * processes (or two sources) that start together on an empty folder end up with the same CA:
+ * the files are linked into place, which fails for the second, and the second loads the first's.
+ */
+export async function loadOrCreateLocalCa(dir: string): Promise<CertificateAuthority> {
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    try {
+      const [certPem, keyPem] = await Promise.all([fs.readFile(path.join(dir, CA_CERT), 'utf8'), fs.readFile(path.join(dir, CA_KEY), 'utf8')]);
+      return CertificateAuthority.fromPem(certPem, keyPem);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw new ServingCertError('E_IO', `the local CA in ${dir} cannot be read (${String(error)}); remove the folder to start afresh`, { cause: error });
+      }
+    }
+    const keyExists = await fs.stat(path.join(dir, CA_KEY)).then(() => true, () => false);
+    if (keyExists) {
+      await new Promise((resolve) => setTimeout(resolve, 20)); // another writer is between its two links
+      continue;
+    }
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    const ca = newLocalCa();
+    const suffix = randomBytes(4).toString('hex');
+    const tmpKey = path.join(dir, `.${CA_KEY}.${suffix}`);
+    const tmpCert = path.join(dir, `.${CA_CERT}.${suffix}`);
+    await fs.writeFile(tmpKey, ca.keyPem, { mode: 0o600 });
+    await fs.writeFile(tmpCert, ca.certPem, { mode: 0o644 });
+    try {
+      await fs.link(tmpKey, path.join(dir, CA_KEY)); // fails with EEXIST for the second writer
+      await fs.link(tmpCert, path.join(dir, CA_CERT));
+      return ca;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    } finally {
+      await fs.rm(tmpKey, { force: true });
+      await fs.rm(tmpCert, { force: true });
+    }
+  }
+  throw new ServingCertError('E_IO', `the local CA in ${dir} has a key but no certificate; remove the folder to start afresh`);
+}
+
+function newLocalCa(): CertificateAuthority {
+  return CertificateAuthority.create({ commonName: `serving-cert local development CA ${new Date().toISOString().slice(0, 19)}` });
+}
+
+/**
+ * Replaces the development CA in `dir` with a new one (for demos of a CA rollover). The key is
+ * written 0600 and both files land by rename, so a reader never sees half a CA.
+ */
+export async function rotateLocalCa(dir?: string): Promise<CertificateAuthority> {
+  const target = localCaDir(dir);
+  await fs.mkdir(target, { recursive: true, mode: 0o700 });
+  const ca = newLocalCa();
+  const suffix = randomBytes(4).toString('hex');
+  await fs.writeFile(path.join(target, `.${CA_KEY}.${suffix}`), ca.keyPem, { mode: 0o600 });
+  await fs.writeFile(path.join(target, `.${CA_CERT}.${suffix}`), ca.certPem, { mode: 0o644 });
+  // The key first: a reader that sees the new certificate finds its key already there.
+  await fs.rename(path.join(target, `.${CA_KEY}.${suffix}`), path.join(target, CA_KEY));
+  await fs.rename(path.join(target, `.${CA_CERT}.${suffix}`), path.join(target, CA_CERT));
+  return ca;
+}
+
+/**
+ * The embedded default outside a cluster: a development CA kept on disk, and a leaf for the
+ * service's names plus `localhost` and `127.0.0.1`, renewed before it expires (and on an
+ * interval when asked). A new CA on disk (another process ran `rotateLocalCa`) is followed:
+ * the trust source changes, and the next leaf comes from the new CA.
+ */
+export function localCaSources(options: LocalCaOptions & { dnsNames: readonly string[]; logger: Logger }): { serving: MaterialSource; ca: MaterialSource } {
+  const dir = localCaDir(options.dir);
+  const lifetimeMs = options.leafLifetimeMs ?? 24 * 3_600_000;
+  let ca: CertificateAuthority | undefined;
+  let leaf: IssuedLeaf | undefined;
+  let issuedAt = 0;
+
+  const current = async (): Promise<{ ca: CertificateAuthority; leaf: IssuedLeaf }> => {
+    const loaded = await loadOrCreateLocalCa(dir);
+    const caChanged = !ca || loaded.cert.fingerprint256 !== ca.cert.fingerprint256;
+    const due = Date.now() - issuedAt >= Math.min(lifetimeMs * (2 / 3), options.rotateIntervalMs ?? Infinity);
+    if (caChanged) ca = loaded;
+    if (!leaf || caChanged || due) {
+      const notBefore = new Date(Date.now() - 60_000);
+      leaf = ca!.issue({
+        dnsNames: [...new Set([...options.dnsNames, 'localhost'])],
+        ipAddresses: ['127.0.0.1', '::1'],
+        notBefore,
+        notAfter: new Date(notBefore.getTime() + lifetimeMs + 60_000),
+      });
+      issuedAt = Date.now();
+    }
+    return { ca: ca!, leaf };
+  };
+
+  const watchCa = async (onMaybeChanged: () => void, signal: AbortSignal, intervalMs: number): Promise<void> => {
+    // chokidar sees nothing inside a folder that did not exist when the watch began.
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    const watcher = chokidarWatch(dir, { depth: 0, ignoreInitial: true, persistent: false, atomic: false });
+    watcher.on('all', () => onMaybeChanged());
+    const timer = setInterval(onMaybeChanged, intervalMs);
+    timer.unref();
+    return new Promise((resolve) => {
+      const stop = (): void => {
+        clearInterval(timer);
+        void watcher.close().then(resolve, resolve);
+      };
+      if (signal.aborted) stop();
+      else signal.addEventListener('abort', stop, { once: true });
+    });
+  };
+  const checkEvery = Math.max(50, Math.min(options.rotateIntervalMs ?? 60_000, lifetimeMs / 30, 60_000));
+
+  return {
+    serving: {
+      description: `local CA ${dir}`,
+      async read() {
+        const { leaf: issued } = await current();
+        return { present: true, files: { 'tls.crt': Buffer.from(issued.certPem), 'tls.key': Buffer.from(issued.keyPem), 'ca.crt': Buffer.from(issued.caPem) } };
+      },
+      watch: (onMaybeChanged, signal) => watchCa(onMaybeChanged, signal, checkEvery),
+    },
+    ca: {
+      description: `local CA ${dir} (trust)`,
+      async read() {
+        const loaded = await loadOrCreateLocalCa(dir);
+        return { present: true, files: { 'ca.crt': Buffer.from(loaded.certPem) } };
+      },
+      watch: (onMaybeChanged, signal) => watchCa(onMaybeChanged, signal, 60_000),
+    },
+  };
+}

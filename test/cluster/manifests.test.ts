@@ -1,0 +1,85 @@
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CoreV1Api, KubernetesObjectApi, loadAllYaml, type KubernetesObject } from '@kubernetes/client-node';
+import { controlPlaneAssets, installCrds, PLATFORM, startPlatform, type Platform } from '@serving-cert/testkit';
+import { controlPlane, createNamespace, eventually } from '../helpers/cluster.js';
+import { servingCert } from '../helpers/cli.js';
+import { tempDir } from '../helpers/tls.js';
+
+const deploy = new URL('../../deploy/', import.meta.url);
+async function manifests(): Promise<Array<{ file: string; objects: KubernetesObject[] }>> {
+  const files = ['platform/kyverno-policies.yaml', 'platform/kyverno-rbac.yaml', 'app-rbac.yaml', 'example-app.yaml'];
+  expect((await readdir(new URL('platform/', deploy))).sort()).toEqual(['kyverno-policies.yaml', 'kyverno-rbac.yaml']);
+  return Promise.all(files.map(async (file) => ({ file, objects: loadAllYaml(await readFile(new URL(file, deploy), 'utf8')) as KubernetesObject[] })));
+}
+
+beforeAll(async () => {
+  // cert-manager's and Kyverno's real CRDs, read from their Go modules by envtest:setup.
+  await installCrds(controlPlane().kubeConfig, controlPlaneAssets().crdDir, ['kyverno.io_clusterpolicies.yaml', 'cert-manager.io_certificates.yaml', 'cert-manager.io_clusterissuers.yaml']);
+});
+
+describe('deploy/', () => {
+  it('every manifest passes a server-side dry run on the real API server', async () => {
+    const api = KubernetesObjectApi.makeApiClient(controlPlane().kubeConfig);
+    await createNamespace('unused'); // make sure the API is warm
+    const core = controlPlane().kubeConfig.makeApiClient(CoreV1Api);
+    await core.createNamespace({ body: { metadata: { name: 'my-namespace' } } }).catch(() => undefined);
+    let count = 0;
+    for (const { file, objects } of await manifests()) {
+      for (const object of objects) {
+        const created = await api.create(object, undefined, 'All').catch((error: Error & { body?: string }) => {
+          throw new Error(`${file}: ${object.kind}/${object.metadata?.name}: ${error.body ?? error.message}`);
+        });
+        expect(created.metadata?.name).toBe(object.metadata?.name);
+        count += 1;
+      }
+    }
+    expect(count).toBe(4 + 6 + 3);
+  });
+});
+
+describe('serving-cert doctor against the real control plane', () => {
+  let platform: Platform;
+  let kubeconfigFile: string;
+  beforeAll(async () => {
+    platform = await startPlatform(controlPlane().kubeConfig);
+    const api = KubernetesObjectApi.makeApiClient(controlPlane().kubeConfig);
+    for (const object of (await manifests())[0]!.objects) await api.create(object).catch(() => undefined); // the policies, as objects
+    const { dir } = await tempDir();
+    kubeconfigFile = `${dir}/kubeconfig`;
+    await writeFile(kubeconfigFile, controlPlane().kubeConfig.exportConfig());
+  });
+  afterAll(async () => {
+    await platform.stop();
+  });
+
+  it('passes every check when all is well', async () => {
+    const ns = await createNamespace('doctor');
+    await controlPlane().kubeConfig.makeApiClient(CoreV1Api).createNamespacedService({ namespace: ns, body: {
+      metadata: { name: 'web', annotations: { [PLATFORM.annotation]: 'web-tls' } }, spec: { ports: [{ port: 443 }] },
+    } });
+    await eventually('Ready', async () => (await servingCert(['doctor', '--service', 'web', '--namespace', ns], { KUBECONFIG: kubeconfigFile })), (result) => result.code === 0, 20_000);
+    const result = await servingCert(['doctor', '--service', 'web', '--namespace', ns, '--json'], { KUBECONFIG: kubeconfigFile });
+    const checks = JSON.parse(result.stdout) as Array<{ check: string; status: string }>;
+    expect(checks.map((check) => `${check.status} ${check.check}`)).toEqual([
+      `pass Service ${ns}/web`, 'pass RBAC of the current identity', `pass Certificate ${ns}/web-cert`, 'pass ClusterIssuer cpaas-ca',
+      `pass Secret ${ns}/service-root-ca`, 'pass ClusterPolicy clone-ca-secret', 'pass ClusterPolicy sync-ca-rotation', 'pass ClusterPolicy generate-service-cert',
+    ]);
+  });
+
+  it('fails, with the fix, when a piece is missing', async () => {
+    const ns = await createNamespace('doctor');
+    await controlPlane().kubeConfig.makeApiClient(CoreV1Api).createNamespacedService({ namespace: ns, body: { metadata: { name: 'web' }, spec: { ports: [{ port: 443 }] } } });
+    await platform.setIssuer('missing');
+    try {
+      const result = await servingCert(['doctor', '--service', 'web', '--namespace', ns], { KUBECONFIG: kubeconfigFile });
+      expect(result.code).toBe(1);
+      expect(result.stdout).toContain(`FAIL  Service ${ns}/web: has no service.alauda.io/serving-cert-secret-name annotation`);
+      expect(result.stdout).toContain(`FAIL  Certificate ${ns}/web-cert: does not exist`);
+      expect(result.stdout).toContain('FAIL  ClusterIssuer cpaas-ca: does not exist');
+      expect(result.stdout).toContain('fix: install the platform CA issuer');
+    } finally {
+      await platform.setIssuer('ready');
+    }
+  });
+});
