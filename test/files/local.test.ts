@@ -50,17 +50,23 @@ describe('the local development CA (the embedded default)', () => {
     expect(next.serialNumber).not.toBe(before);
   });
 
-  it('follows a CA rotation: both CAs trusted, the next leaf from the new one', async () => {
+  it('follows a CA rotation: trusts the new CA first, then issues from it', async () => {
     const { dir, remove } = await tempDir();
     cleanups.push(remove);
     const cert = await local(dir);
     const oldIssuer = cert.current.info.issuer;
+    const order: string[] = [];
+    cert.on('trust', () => order.push('trust'));
+    cert.on('rotate', () => order.push('rotate'));
     const trusted = nextEvent<[TrustState]>(cert, 'trust', 5_000);
     const rotated = nextEvent(cert, 'rotate', 5_000);
     const newCa = await rotateLocalCa(`${dir}/ca`);
     await Promise.all([trusted, rotated]);
     expect(cert.current.info.issuer).toBe(newCa.cert.subject.replace(/\n/g, ', '));
     expect(cert.trust.cas.map((ca) => ca.subject).sort()).toEqual([oldIssuer, cert.current.info.issuer].sort());
+    // No peer sees a leaf of a CA it does not trust yet: trust changes first.
+    expect(order[0]).toBe('trust');
+    expect(order).toContain('rotate');
   });
 
   it('refuses to run in a cluster unless asked explicitly', async () => {

@@ -18,6 +18,12 @@ export interface LocalCaOptions {
   rotateIntervalMs?: number;
   /** Run inside a cluster anyway. Default false: in a pod the platform issues certificates. */
   allowInCluster?: boolean;
+  /**
+   * After a new CA appears on disk, keep serving the current leaf this long before issuing from
+   * the new CA, so that every peer trusts the new CA before anyone presents a leaf from it.
+   * Default 2000.
+   */
+  caRolloverDelayMs?: number;
 }
 
 const CA_CERT = 'ca.crt';
@@ -100,15 +106,33 @@ export async function rotateLocalCa(dir?: string): Promise<CertificateAuthority>
 export function localCaSources(options: LocalCaOptions & { dnsNames: readonly string[]; logger: Logger }): { serving: MaterialSource; ca: MaterialSource } {
   const dir = localCaDir(options.dir);
   const lifetimeMs = options.leafLifetimeMs ?? 24 * 3_600_000;
+  const rolloverDelayMs = options.caRolloverDelayMs ?? 2_000;
   let ca: CertificateAuthority | undefined;
   let leaf: IssuedLeaf | undefined;
   let issuedAt = 0;
+  let newCaSeenAt: number | undefined;
+  let nudge: (() => void) | undefined;
+  let rolloverTimer: NodeJS.Timeout | undefined;
 
   const current = async (): Promise<{ ca: CertificateAuthority; leaf: IssuedLeaf }> => {
     const loaded = await loadOrCreateLocalCa(dir);
-    const caChanged = !ca || loaded.cert.fingerprint256 !== ca.cert.fingerprint256;
+    let caChanged = !ca || loaded.cert.fingerprint256 !== ca.cert.fingerprint256;
+    if (caChanged && ca && leaf) {
+      // A rollover: trust first (the trust source shows the new CA at once), issue later.
+      newCaSeenAt ??= Date.now();
+      const wait = rolloverDelayMs - (Date.now() - newCaSeenAt);
+      if (wait > 0) {
+        caChanged = false;
+        clearTimeout(rolloverTimer);
+        rolloverTimer = setTimeout(() => nudge?.(), wait + 10);
+        rolloverTimer.unref();
+      }
+    }
     const due = Date.now() - issuedAt >= Math.min(lifetimeMs * (2 / 3), options.rotateIntervalMs ?? Infinity);
-    if (caChanged) ca = loaded;
+    if (caChanged) {
+      ca = loaded;
+      newCaSeenAt = undefined;
+    }
     if (!leaf || caChanged || due) {
       const notBefore = new Date(Date.now() - 60_000);
       leaf = ca!.issue({
@@ -147,7 +171,11 @@ export function localCaSources(options: LocalCaOptions & { dnsNames: readonly st
         const { leaf: issued } = await current();
         return { present: true, files: { 'tls.crt': Buffer.from(issued.certPem), 'tls.key': Buffer.from(issued.keyPem), 'ca.crt': Buffer.from(issued.caPem) } };
       },
-      watch: (onMaybeChanged, signal) => watchCa(onMaybeChanged, signal, checkEvery),
+      watch: (onMaybeChanged, signal) => {
+        nudge = onMaybeChanged;
+        signal.addEventListener('abort', () => clearTimeout(rolloverTimer), { once: true });
+        return watchCa(onMaybeChanged, signal, checkEvery);
+      },
     },
     ca: {
       description: `local CA ${dir} (trust)`,
