@@ -2,7 +2,9 @@
 // writes bench/results.json. BENCH_QUICK=1 makes a short run (fewer rotations and rounds).
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
-import { apiRotationToHandshake, startControlPlane, startRequests } from './api-source.js';
+import { apiRotationToHandshake, startControlPlane, startRequests, steadyStateRequests } from './api-source.js';
+import { certwatcherRotation, restartRotation } from './peers.js';
+import { soak } from './soak.js';
 import { handshakeThroughput, rotationToHandshake } from './files-rotation.js';
 import { mtlsThroughput } from './mtls.js';
 import { printTable, type Row } from './lib/stats.js';
@@ -17,18 +19,34 @@ const controlPlane = async () => {
   plane ??= await startControlPlane({ log: (message) => process.stderr.write(`bench: ${message}\n`) });
   return plane;
 };
-const steps: Array<[string, () => Promise<Row>]> = [
-  ['files source: rotation to first handshake', () => rotationToHandshake(quick ? 50 : 250)],
+const rotations = quick ? 50 : 250;
+const steps: Array<[string, () => Promise<Row | Row[]>]> = [
+  ['files source: rotation to first handshake', () => rotationToHandshake(rotations)],
+  ['peer: controller-runtime certwatcher, same harness', async () => {
+    const ours = rows.find((row) => row.name.startsWith('files: swap'))!;
+    const peer = await certwatcherRotation(rotations);
+    return { name: `files: p99 swap to handshake, serving-cert vs controller-runtime certwatcher (${rotations})`, unit: 'ms',
+      value: ours.value, baselineName: 'certwatcher (Go)', baseline: peer.p99, ratio: ours.value / peer.p99, target: 'informative (lower is better)', met: true, detail: { certwatcher: peer } };
+  }],
+  ['peer: restart on change', async () => {
+    const ours = rows.find((row) => row.name.startsWith('files: swap'))!;
+    const restart = await restartRotation(quick ? 10 : 30);
+    return { name: 'files: p99 swap to handshake, serving-cert vs restarting the process', unit: 'ms',
+      value: ours.value, baselineName: 'process restart', baseline: restart.p99, ratio: ours.value / restart.p99, target: 'informative (lower is better)', met: true, detail: { restart } };
+  }],
+  ['soak: 10,000 rotations', () => soak(quick ? 1_000 : 10_000)],
   ['handshakes per second: attached vs plain', () => handshakeThroughput(quick ? 2 : 6, quick ? 500 : 1_500)],
   ['mTLS requests per second: createMtlsDispatcher vs plain Agent', () => mtlsThroughput(quick ? 2 : 6, quick ? 500 : 1_500)],
   ['api source: requests of a start', async () => startRequests(await controlPlane())],
   ['api source: Secret update to first handshake', async () => apiRotationToHandshake(await controlPlane(), quick ? 30 : 200)],
+  ['api source: an hour of steady state', async () => steadyStateRequests(await controlPlane())],
 ];
 
 for (const [label, run] of steps) {
   process.stderr.write(`bench: ${label} ...\n`);
   const started = performance.now();
-  rows.push(await run());
+  const result = await run();
+  rows.push(...(Array.isArray(result) ? result : [result]));
   process.stderr.write(`bench: ${label} done in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
 }
 
