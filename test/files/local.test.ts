@@ -50,6 +50,19 @@ describe('the local development CA (the embedded default)', () => {
     expect(next.serialNumber).not.toBe(before);
   });
 
+  it('renews the leaf before it expires, at 2/3 of its lifetime', async () => {
+    const { dir, remove } = await tempDir();
+    cleanups.push(remove);
+    const cert = await ensureServingCert({ source: 'local', serviceName: 'orders', namespace: 'demo', local: { dir, leafLifetimeMs: 3_000 }, logger: recordingLogger() });
+    cleanups.push(() => cert.close());
+    const first = cert.current.info;
+    const started = Date.now();
+    const [next] = await nextEvent<[{ serialNumber: string; notAfter: Date }]>(cert, 'rotate', 10_000);
+    expect(next.serialNumber).not.toBe(first.serialNumber);
+    expect(Date.now() - started).toBeLessThan(first.notAfter.getTime() - started); // before the old one expired
+    expect(next.notAfter.getTime()).toBeGreaterThan(first.notAfter.getTime());
+  });
+
   it('follows a CA rotation: trusts the new CA first, then issues from it', async () => {
     const { dir, remove } = await tempDir();
     cleanups.push(remove);
