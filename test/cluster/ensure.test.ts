@@ -1,10 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs/promises';
 import { CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
-import { ensureServingCert, isServingCertError, type ServingCert, type ServingCertError, type TrustState } from '@serving-cert/core';
+import { ensureServingCert, type ServingCert, type TrustState } from '@serving-cert/core';
 import { PLATFORM, projectSecretVolume, startPlatform, type Platform } from '@serving-cert/testkit';
 import { applyAppRbac, controlPlane, createNamespace, eventually } from '../helpers/cluster.js';
-import { nextEvent, recordingLogger, servedSerial, startAttachedHttpsServer, tempDir } from '../helpers/tls.js';
+import { nextEvent, recordingLogger, rejection, servedSerial, startAttachedHttpsServer, tempDir } from '../helpers/tls.js';
 
 let platform: Platform;
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -43,11 +43,6 @@ async function open(options: Parameters<typeof ensureServingCert>[0]): Promise<S
   return cert;
 }
 
-async function rejection(promise: Promise<unknown>): Promise<ServingCertError> {
-  const error = await promise.then(() => undefined, (caught: unknown) => caught);
-  if (!isServingCertError(error)) throw new Error(`expected a ServingCertError, got ${String(error)}`);
-  return error;
-}
 
 describe('ensureServingCert in a cluster, as a least-privilege user (deploy/app-rbac.yaml)', () => {
   it('goes from a Service without annotation to a served, verified certificate (api source)', async () => {

@@ -3,10 +3,10 @@ import * as fs from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ensureServingCert, isServingCertError, type ServingCertError } from '@serving-cert/core';
+import { ensureServingCert } from '@serving-cert/core';
 import { CertificateAuthority } from '@serving-cert/core/pki';
 import { writeAtomicVolume } from '@serving-cert/testkit';
-import { recordingLogger, tempDir, WEB_NAMES } from '../helpers/tls.js';
+import { recordingLogger, rejection, tempDir, WEB_NAMES } from '../helpers/tls.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -17,11 +17,6 @@ const ca = CertificateAuthority.create();
 const payloadOf = (leaf: { certPem: string; keyPem: string; caPem: string }) =>
   ({ 'tls.crt': leaf.certPem, 'tls.key': leaf.keyPem, 'ca.crt': leaf.caPem });
 
-async function rejection(promise: Promise<unknown>): Promise<ServingCertError> {
-  const error = await promise.then(() => undefined, (caught: unknown) => caught);
-  if (!isServingCertError(error)) throw new Error(`expected a ServingCertError, got ${String(error)}`);
-  return error;
-}
 
 describe('a start that cannot succeed says what to do', () => {
   it('names a missing certDir outside a cluster, and the optional volume and api choices', async () => {

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
-import type { Logger, ServingCert } from '@serving-cert/core';
+import { isServingCertError, type Logger, type ServingCert, type ServingCertError } from '@serving-cert/core';
 
 /** The names of Service web in namespace shop. */
 export const WEB_NAMES = ['web', 'web.shop', 'web.shop.svc', 'web.shop.svc.cluster.local'];
@@ -85,4 +85,11 @@ export function httpsGet(
     });
     request.on('error', reject);
   });
+}
+
+/** The ServingCertError a promise rejects with; fails when it resolves or rejects with something else. */
+export async function rejection(promise: Promise<unknown>): Promise<ServingCertError> {
+  const error = await promise.then(() => undefined, (caught: unknown) => caught);
+  if (!isServingCertError(error)) throw new Error(`expected a ServingCertError, got ${String(error)}`);
+  return error;
 }
