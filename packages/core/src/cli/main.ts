@@ -2,8 +2,6 @@
 // The serving-cert command: inspect a certificate folder, check a cluster, print the manifests.
 import { readFileSync, readdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ClusterAccess } from '../kube/clusterAccess.js';
-import { doctor, formatDoctor } from './doctor.js';
 import { formatInspect, inspect } from './inspect.js';
 
 const USAGE = `usage:
@@ -37,6 +35,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'doctor': {
       if (!service || !namespace) return usage('doctor needs --service and --namespace (or SERVING_CERT_SERVICE and POD_NAMESPACE)');
+      // Loaded only here: @kubernetes/client-node takes a good part of a second to import.
+      const { ClusterAccess } = await import('../kube/clusterAccess.js');
+      const { doctor, formatDoctor } = await import('./doctor.js');
       const access = ClusterAccess.resolve({});
       if (!access) {
         process.stderr.write('serving-cert doctor: no cluster: not in a pod, and no KUBECONFIG or ~/.kube/config\n');
