@@ -1,6 +1,6 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CoreV1Api, KubernetesObjectApi, loadAllYaml, type KubernetesObject } from '@kubernetes/client-node';
+import { CoreV1Api, KubernetesObjectApi, loadAllYaml, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
 import { controlPlaneAssets, installCrds, PLATFORM, startPlatform, type Platform } from '@serving-cert/testkit';
 import { controlPlane, createNamespace, eventually } from '../helpers/cluster.js';
 import { servingCert } from '../helpers/cli.js';
@@ -19,7 +19,7 @@ beforeAll(async () => {
 });
 
 describe('deploy/', () => {
-  it('every manifest passes a server-side dry run on the real API server', async () => {
+  it('every manifest passes a server-side apply dry run on the real API server', async () => {
     const api = KubernetesObjectApi.makeApiClient(controlPlane().kubeConfig);
     await createNamespace('unused'); // make sure the API is warm
     const core = controlPlane().kubeConfig.makeApiClient(CoreV1Api);
@@ -27,7 +27,9 @@ describe('deploy/', () => {
     let count = 0;
     for (const { file, objects } of await manifests()) {
       for (const object of objects) {
-        const created = await api.create(object, undefined, 'All').catch((error: Error & { body?: string }) => {
+        // Server-side apply, dry run: what `kubectl apply --server-side --dry-run=server` does;
+        // it validates the object whether or not another test already made one of that name.
+        const created = await api.patch(object, undefined, 'All', 'serving-cert-manifests-test', true, PatchStrategy.ServerSideApply).catch((error: Error & { body?: string }) => {
           throw new Error(`${file}: ${object.kind}/${object.metadata?.name}: ${error.body ?? error.message}`);
         });
         expect(created.metadata?.name).toBe(object.metadata?.name);
@@ -81,5 +83,17 @@ describe('serving-cert doctor against the real control plane', () => {
     } finally {
       await platform.setIssuer('ready');
     }
+  });
+});
+
+describe('the dry run catches mistakes', () => {
+  it.each([
+    ['a misspelt field', (spec: Record<string, unknown>) => { spec.backgrund = true; }],
+    ['a wrong type', (spec: Record<string, unknown>) => { spec.background = 'yes'; }],
+  ])('refuses a ClusterPolicy with %s', async (_label, spoil) => {
+    const [policy] = (await manifests())[0]!.objects as Array<KubernetesObject & { spec: Record<string, unknown> }>;
+    spoil(policy!.spec);
+    const api = KubernetesObjectApi.makeApiClient(controlPlane().kubeConfig);
+    await expect(api.patch(policy!, undefined, 'All', 'serving-cert-manifests-test', true, PatchStrategy.ServerSideApply)).rejects.toMatchObject({ code: expect.any(Number) });
   });
 });

@@ -4,10 +4,9 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { ServingCertError } from './errors.js';
 import { consoleLogger, type Logger } from './logger.js';
 import { LiveServingCert, type ServingCert } from './live/servingCert.js';
-import { ensureServiceAnnotation } from './kube/annotateService.js';
-import { ClusterAccess, SERVICE_ACCOUNT_DIR } from './kube/clusterAccess.js';
-import { diagnoseCertificate } from './kube/diagnose.js';
-import { SecretWatcher } from './kube/secretWatcher.js';
+import { clusterConfigured } from './kube/clusterConfigured.js';
+import type { ClusterAccess } from './kube/clusterAccess.js';
+import type { SecretWatcher } from './kube/secretWatcher.js';
 import { filesSource } from './sources/filesSource.js';
 import { localCaSources, type LocalCaOptions } from './sources/localCaSource.js';
 import { secretSource } from './sources/secretSource.js';
@@ -83,7 +82,9 @@ export async function ensureServingCert(options: EnsureOptions = {}): Promise<Se
   const caDir = options.caDir ?? '/etc/tls/ca';
   const caSecretName = options.caSecretName ?? 'service-root-ca';
   const requested = options.source ?? 'auto';
-  const access = ClusterAccess.resolve(options);
+  // @kubernetes/client-node loads only when a cluster is configured.
+  const kube = clusterConfigured(options) ? await import('./kube/index.js') : undefined;
+  const access = kube?.ClusterAccess.resolve(options);
   const inCluster = Boolean(process.env.KUBERNETES_SERVICE_HOST) || options.kubeConfig !== undefined;
 
   const source = requested === 'auto' ? (existsSync(path.join(certDir, 'tls.crt')) ? 'files' : inCluster ? 'api' : 'local') : requested;
@@ -105,7 +106,7 @@ export async function ensureServingCert(options: EnsureOptions = {}): Promise<Se
   const identity = needsIdentity ? resolveIdentity(options, access) : undefined;
   const dnsNames = options.dnsNames ?? defaultDnsNames(identity!, options.clusterDomain ?? 'cluster.local');
   const secretName = annotate
-    ? await ensureServiceAnnotation(access!, { ...identity!, secretName: options.secretName }, logger)
+    ? await kube!.ensureServiceAnnotation(access!, { ...identity!, secretName: options.secretName }, logger)
     : options.secretName ?? (identity ? `${identity.serviceName}-tls` : undefined);
 
   if (source === 'files' && !inCluster && !existsSync(certDir)) {
@@ -125,7 +126,7 @@ export async function ensureServingCert(options: EnsureOptions = {}): Promise<Se
     servingSource = local.serving;
     caSource = local.ca;
   } else if (source === 'api') {
-    const watch = (name: string) => new SecretWatcher({
+    const watch = (name: string) => new kube!.SecretWatcher({
       access: access!, namespace: identity!.namespace, name, logger,
       watchTimeoutSeconds: positive(options.watchTimeoutSeconds, 300, 'watchTimeoutSeconds'),
     });
@@ -146,7 +147,7 @@ export async function ensureServingCert(options: EnsureOptions = {}): Promise<Se
   const diagnose = async (): Promise<string | undefined> => {
     const hints: string[] = [];
     if (access && identity && secretName) {
-      hints.push(await diagnoseCertificate({ access, ...identity, secretName, caSecretName, caWatcher }));
+      hints.push(await kube!.diagnoseCertificate({ access, ...identity, secretName, caSecretName, caWatcher }));
     }
     if (source === 'files') {
       hints.push(`check that Secret ${secretName ?? '(the serving Secret)'} is mounted at ${certDir}; a volume mounted with ` +
@@ -195,7 +196,7 @@ function defaultDnsNames(identity: { serviceName: string; namespace: string }, d
 
 function readNamespaceFile(dir: string | undefined): string | undefined {
   try {
-    return readFileSync(path.join(dir ?? SERVICE_ACCOUNT_DIR, 'namespace'), 'utf8').trim() || undefined;
+    return readFileSync(path.join(dir ?? '/var/run/secrets/kubernetes.io/serviceaccount', 'namespace'), 'utf8').trim() || undefined;
   } catch {
     return undefined;
   }

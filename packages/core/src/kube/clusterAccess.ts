@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
+import { kubeconfigFiles } from './clusterConfigured.js';
 
 /** The default service-account folder of a pod. */
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -39,8 +39,7 @@ export class ClusterAccess {
       const tokenFile = path.join(dir, 'token');
       return new ClusterAccess(true, () => inClusterConfig(host, process.env.KUBERNETES_SERVICE_PORT ?? '443', dir), tokenFile);
     }
-    const files = (process.env.KUBECONFIG ?? path.join(os.homedir(), '.kube', 'config')).split(path.delimiter).filter(Boolean);
-    if (!files.some((file) => existsSync(file))) return undefined;
+    if (!kubeconfigFiles().some((file) => existsSync(file))) return undefined;
     return new ClusterAccess(false, () => {
       const kc = new KubeConfig();
       kc.loadFromDefault();
