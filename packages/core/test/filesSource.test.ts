@@ -1,0 +1,39 @@
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../src/logger.js';
+import { filesSource } from '../src/sources/filesSource.js';
+
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const dir of dirs.splice(0)) await fs.rm(dir, { recursive: true, force: true });
+});
+
+async function source(pollIntervalMs: number) {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'files-source-'));
+  dirs.push(dir);
+  await fs.writeFile(path.join(dir, 'tls.crt'), 'x');
+  return { dir, source: filesSource({ dir, keys: ['tls.crt'], requiredKeys: ['tls.crt'], maxBytes: 1024, pollIntervalMs, logger: silentLogger }) };
+}
+
+describe('filesSource', () => {
+  it('asks for a re-read every pollIntervalMs, with no file event at all (a lost inotify event)', async () => {
+    for (const [interval, expected] of [[100, (calls: number) => calls >= 4], [60_000, (calls: number) => calls === 0]] as const) {
+      const { source: files } = await source(interval);
+      const abort = new AbortController();
+      let calls = 0;
+      const stopped = files.watch(() => (calls += 1), abort.signal);
+      await new Promise((resolve) => setTimeout(resolve, 550));
+      abort.abort();
+      await stopped;
+      expect(expected(calls), `${calls} re-reads with a ${interval} ms interval`).toBe(true);
+    }
+  });
+
+  it('refuses a file over the size bound without reading it whole', async () => {
+    const { dir, source: files } = await source(60_000);
+    await fs.writeFile(path.join(dir, 'tls.crt'), Buffer.alloc(4096, 'a'));
+    await expect(files.read(new AbortController().signal)).rejects.toMatchObject({ code: 'E_TOO_LARGE' });
+  });
+});
