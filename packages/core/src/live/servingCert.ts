@@ -81,8 +81,11 @@ export interface LiveServingCertOptions {
   timeoutMs: number;
   logger: Logger;
   signal: AbortSignal | undefined;
-  /** Called when the start times out, to say why from what the environment shows. */
+  /** Called when the start waits long or times out, to say why from what the environment shows. */
   diagnose?: () => Promise<string | undefined>;
+  /** How often a waiting start logs what it waits for (default 10 s), and adds the diagnosis (default 30 s). */
+  progressIntervalMs?: number;
+  diagnosisIntervalMs?: number;
 }
 
 /** How often a start retries while it waits, besides watch events. */
@@ -227,17 +230,17 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
         }
         const waited = Date.now() - started;
         if (waited >= timeoutMs) throw await this.#timeoutError(waited);
-        if (Date.now() - lastProgress >= PROGRESS_INTERVAL_MS) {
+        if (Date.now() - lastProgress >= (this.#options.progressIntervalMs ?? PROGRESS_INTERVAL_MS)) {
           lastProgress = Date.now();
           let diagnosis: string | undefined;
-          if (Date.now() - lastDiagnosis >= DIAGNOSIS_INTERVAL_MS) {
+          if (Date.now() - lastDiagnosis >= (this.#options.diagnosisIntervalMs ?? DIAGNOSIS_INTERVAL_MS)) {
             lastDiagnosis = Date.now();
             diagnosis = await this.#diagnosis();
           }
-          logger.info(`waiting for ${servingSource.description}: ${this.#reasonsText()}${diagnosis ? `. ${diagnosis}` : ''}`,
+          logger.info(`waiting for a valid serving certificate: ${this.#reasonsText()}${diagnosis ? `. ${diagnosis}` : ''}`,
             { waitedSeconds: Math.round(waited / 1000), timeoutSeconds: Math.round(timeoutMs / 1000) });
         }
-        await this.#nextStartAttempt(Math.min(START_RETRY_MS, timeoutMs - waited));
+        await this.#nextStartAttempt(Math.min(START_RETRY_MS, this.#options.progressIntervalMs ?? START_RETRY_MS, timeoutMs - waited));
       }
     } finally {
       signal?.removeEventListener('abort', abortStart);
@@ -273,7 +276,7 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
     const { servingSource } = this.#options;
     const diagnosis = await this.#diagnosis();
     return new ServingCertError('E_TIMEOUT',
-      `no valid serving certificate from ${servingSource.description} after ${Math.round(waitedMs / 1000)} s: ` +
+      `no valid serving certificate after ${Math.round(waitedMs / 1000)} s: ` +
       `${this.#reasonsText()}${diagnosis ? `. ${diagnosis}` : ''}`,
       { details: { source: servingSource.description, reasons: Object.fromEntries(this.#pendingReasons), diagnosis } });
   }
