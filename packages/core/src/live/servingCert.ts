@@ -309,24 +309,32 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
       this.#refuse('serving', asServingCertError(error, servingSource.description));
       return;
     }
-    this.#accepted('serving');
-    const trustChanged = this.#trust.update('secret', bundle.cas, new Date());
-    let state: CertificateState;
+    const state = this.#stateOf(bundle);
+    const previous = this.#current;
     try {
-      state = this.#stateOf(bundle);
+      // OpenSSL's own check of the pair, done once: installing it into the attached servers
+      // builds their contexts; with no server attached, building the handle's context does.
+      if (this.#servers.size > 0) this.#installAll(state);
+      else void state.secureContext;
     } catch (error) {
+      if (previous) this.#installAll(previous); // put back whatever a partial install changed
       this.#refuse('serving', asServingCertError(error, servingSource.description));
       return;
     }
-    const previous = this.#current;
+    this.#accepted('serving');
     this.#bundle = bundle;
     this.#current = state;
+    const trustChanged = this.#trust.update('secret', bundle.cas, new Date());
+    if (trustChanged) {
+      // Its Secret names another CA: servers that verify clients need the new trust bundle.
+      this.#current = this.#stateOf(bundle);
+      this.#installAll();
+    }
     for (const warning of bundle.warnings) {
       if (this.#warnedSerials.has(bundle.info.serialNumber)) break;
       this.#warnedSerials.add(bundle.info.serialNumber);
       this.#options.logger.warn(`${servingSource.description}: ${warning}`);
     }
-    this.#installAll();
     if (trustChanged) this.#trustChanged();
     else this.#schedulePrune(); // a CA may have retired without changing the bundle yet
     if (previous) {
@@ -401,22 +409,27 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
 
   #stateOf(bundle: ValidServingBundle): CertificateState {
     const ca = this.#trust.state.pem;
+    let context: tls.SecureContext | undefined;
     return Object.freeze({
       certPem: bundle.certPem,
       keyPem: bundle.keyPem,
       caPem: bundle.caPem,
       info: bundle.info,
-      // Doubles as the last check: OpenSSL itself must accept the pair.
-      secureContext: tls.createSecureContext({ key: bundle.keyPem, cert: bundle.certPem, ...(ca ? { ca } : {}) }),
+      // Built on first use: servers get contexts of their own from setSecureContext, and a
+      // rotation should not pay for one nobody asked for.
+      get secureContext() {
+        context ??= tls.createSecureContext({ key: bundle.keyPem, cert: bundle.certPem, ...(ca ? { ca } : {}) });
+        return context;
+      },
     });
   }
 
-  #installAll(): void {
-    for (const server of this.#servers) this.#install(server);
+  #installAll(state: CertificateState = this.current): void {
+    for (const server of this.#servers) this.#install(server, state);
   }
 
-  #install(server: tls.Server): void {
-    const { certPem, keyPem } = this.current;
+  #install(server: tls.Server, state: CertificateState = this.current): void {
+    const { certPem, keyPem } = state;
     // Only a server that asks for client certificates verifies with the trust bundle.
     const ca = (server as { requestCert?: boolean }).requestCert ? this.#trust.state.pem : '';
     const kept: Record<string, unknown> = {};
