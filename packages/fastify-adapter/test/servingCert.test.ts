@@ -4,7 +4,7 @@ import * as tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import Fastify from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { request } from 'undici';
+import { Agent, buildConnector, request } from 'undici';
 import { createMtlsDispatcher } from '@serving-cert/core';
 import { CertificateAuthority } from '@serving-cert/core/pki';
 import { mountServingCert, type MountedServingCert } from '@serving-cert/testkit';
@@ -46,6 +46,38 @@ describe('@serving-cert/fastify', () => {
     expect(await response.body.json()).toEqual({ peer: { serviceName: 'web', namespace: 'shop', dnsNames: expect.arrayContaining(['web.shop.svc']) } });
     const next = await api.rotate();
     expect(await handshakeSerial(port)).toBe(next);
+  });
+
+  it('HTTP/1.1: a keep-alive client reconnects after a rotation and sees the new certificate', async () => {
+    const api = await mount('api');
+    const app = Fastify({ https: api.cert.serverOptions() });
+    await app.register(servingCert, { cert: api.cert });
+    app.get('/', async () => 'ok');
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    cleanups.push(() => app.close());
+    const serials: string[] = [];
+    const connector = buildConnector({ ca: ca.certPem, servername: 'api.shop.svc' });
+    const keepAlive = new Agent({
+      keepAliveTimeout: 60_000,
+      connect: (options, callback) => connector(options, (...args) => {
+        const socket = args[1] as tls.TLSSocket | null;
+        // undici may hand the socket over before or after the handshake.
+        const peer = socket?.getPeerX509Certificate();
+        if (peer) serials.push(peer.serialNumber);
+        else socket?.once('secureConnect', () => serials.push(socket.getPeerCertificate().serialNumber));
+        callback(...args);
+      }),
+    });
+    cleanups.push(() => keepAlive.close());
+    const url = `https://127.0.0.1:${(app.server.address() as AddressInfo).port}/`;
+    const get = async () => (await request(url, { dispatcher: keepAlive })).body.dump();
+    await get();
+    await get(); // the same pooled connection
+    expect(serials).toEqual([api.cert.current.info.serialNumber]);
+    const next = await api.rotate();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await get(); // the server closed the idle connection after the rotation
+    expect(serials).toEqual([expect.any(String), next]);
   });
 
   it('HTTP/2: a new client sees the new certificate, and an open session is closed so it reconnects', async () => {
