@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type * as https from 'node:https';
 import express from 'express';
+import express4 from 'express4';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as tls from 'node:tls';
 import type { TLSSocket } from 'node:tls';
@@ -90,6 +91,19 @@ describe('@serving-cert/express createHttpsServer', () => {
     const refused = await request(`${url}/who`, { dispatcher: asIntruder });
     expect(refused.statusCode).toBe(403);
     expect(await refused.body.json()).toEqual({ error: 'Forbidden', reason: 'scraper.elsewhere is not allowed; allowed are namespaces shop' });
+  });
+
+  it('serves an Express 4 app as well', async () => {
+    const api = await mount('api');
+    const web = await mount('web');
+    const legacy = express4();
+    legacy.get('/who', (req, res) => {
+      res.json({ caller: peerOf(req)?.serviceName ?? null });
+    });
+    const url = await listen(createHttpsServer(legacy, api.cert, { requestClientCert: true }));
+    const dispatcher = createMtlsDispatcher(web.cert, { serverName: 'api.shop.svc' });
+    cleanups.push(() => dispatcher.close());
+    expect(await (await request(`${url}/who`, { dispatcher })).body.json()).toEqual({ caller: 'web' });
   });
 
   it('closing the server detaches it: no listener of ours stays on the certificate', async () => {
