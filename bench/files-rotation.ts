@@ -19,12 +19,12 @@ async function setUp() {
   const base = await fs.stat('/dev/shm').then(() => '/dev/shm', () => os.tmpdir());
   const dir = await fs.mkdtemp(path.join(base, 'serving-cert-bench-'));
   const certDir = path.join(dir, 'certs');
-  const payload = (leaf: ReturnType<CertificateAuthority['issue']>) => ({ 'tls.crt': leaf.certPem, 'tls.key': leaf.keyPem, 'ca.crt': leaf.caPem });
-  await writeAtomicVolume(certDir, payload(ca.issue({ dnsNames: NAMES })));
+  const leaf = ca.issue({ dnsNames: NAMES });
+  await writeAtomicVolume(certDir, { 'tls.crt': leaf.certPem, 'tls.key': leaf.keyPem, 'ca.crt': leaf.caPem });
   const cert = await ensureServingCert({
     source: 'files', annotate: false, serviceName: 'web', namespace: 'shop', certDir, caDir: path.join(dir, 'ca'), logger: silentLogger,
   });
-  return { ca, dir, certDir, cert, payload };
+  return { ca, dir, cert };
 }
 
 async function listen(server: https.Server): Promise<number> {

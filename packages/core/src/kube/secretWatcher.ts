@@ -36,7 +36,6 @@ type Listener = (state: SecretState) => void;
 export class SecretWatcher {
   readonly #options: Required<Pick<SecretWatcherOptions, 'watchTimeoutSeconds' | 'minBackoffMs' | 'maxBackoffMs'>> & SecretWatcherOptions;
   readonly #listeners = new Set<Listener>();
-  readonly #errorListeners = new Set<(error: ServingCertError) => void>();
   readonly #abort = new AbortController();
   #state: SecretState | undefined;
   /** Settles after the first list attempt, whatever its outcome. */
@@ -54,11 +53,6 @@ export class SecretWatcher {
 
   get description(): string {
     return `secret ${this.#options.namespace}/${this.#options.name}`;
-  }
-
-  /** The last error of the list/watch loop, if the last attempt failed. */
-  get lastError(): ServingCertError | undefined {
-    return this.#lastError;
   }
 
   /** Starts the loop (once). */
@@ -80,11 +74,6 @@ export class SecretWatcher {
   onChange(listener: Listener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
-  }
-
-  onError(listener: (error: ServingCertError) => void): () => void {
-    this.#errorListeners.add(listener);
-    return () => this.#errorListeners.delete(listener);
   }
 
   async stop(): Promise<void> {
@@ -123,10 +112,7 @@ export class SecretWatcher {
           resourceVersion = undefined; // expired resourceVersion: relist at once
           continue;
         }
-        this.#firstAttemptDone();
-        if (status === 401 || status === 403) {
-          for (const listener of this.#errorListeners) listener(failure);
-        }
+        this.#firstAttemptDone(); // a reader now gets this error, and can say why it waits
         failures += 1;
         const delay = retryAfterMsOf(error) ?? this.#backoff(failures);
         logger.debug(`${this.description}: ${failure.message}; retrying in ${Math.round(delay)} ms`);

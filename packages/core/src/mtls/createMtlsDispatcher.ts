@@ -65,9 +65,8 @@ export function createMtlsDispatcher(cert: ServingCert, options: MtlsOptions = {
   cert.on('trust', swap);
   return new MtlsDispatcher({
     ...agentOptions,
-    connect: (connectOptions, callback) => {
-      connector({ ...connectOptions, ...(expectedName ? { servername: expectedName } : {}) }, callback);
-    },
+    // The connector's own servername (expectedName) wins over the one undici derives from the URL.
+    connect: (connectOptions, callback) => connector(connectOptions, callback),
   }, () => {
     cert.off('rotate', swap);
     cert.off('trust', swap);
