@@ -16,3 +16,16 @@ describe('envtest versions', () => {
     for (const [, module, version] of replaces) expect(`${module} ${version}`).toBe(`${module} ${minorPatch}`);
   });
 });
+
+describe('platform versions', () => {
+  it('match what tools/platform/go.mod builds, with Kyverno\'s pod-security-admission fork', () => {
+    const goMod = readFileSync(new URL('../../../tools/platform/go.mod', import.meta.url), 'utf8');
+    const required = (module: string) => goMod.match(new RegExp(`^\\s*${module.replaceAll('.', '\\.')} (v\\S+)`, 'm'))?.[1];
+    const versions = envtestVersions();
+    expect(required('github.com/cert-manager/cert-manager')).toBe(versions.certManager);
+    expect(required('github.com/kyverno/kyverno')).toBe(versions.kyverno);
+    expect(goMod).toMatch(/^replace k8s\.io\/pod-security-admission => github\.com\/kyverno\/pod-security-admission /m);
+    expect(goMod).toMatch(/^\s*github\.com\/kyverno\/kyverno\/cmd\/kyverno$/m);
+    expect(goMod).toMatch(/^\s*github\.com\/kyverno\/kyverno\/cmd\/background-controller$/m);
+  });
+});
