@@ -1,21 +1,18 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs/promises';
 import { CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { ensureServingCert, type ServingCert, type TrustState } from '@serving-cert/core';
-import { PLATFORM, projectSecretVolume, startPlatform, type Platform } from '@serving-cert/testkit';
-import { applyAppRbac, controlPlane, createNamespace, eventually } from '../helpers/cluster.js';
+import { PLATFORM, projectSecretVolume, type PlatformClient } from '@serving-cert/testkit';
+import { applyAppRbac, controlPlane, createNamespace, eventually, platform as connectPlatform } from '../helpers/cluster.js';
 import { nextEvent, recordingLogger, rejection, servedSerial, startAttachedHttpsServer, tempDir } from '../helpers/tls.js';
 
-let platform: Platform;
+let platform: PlatformClient;
 const cleanups: Array<() => Promise<unknown>> = [];
 const admin = () => controlPlane().kubeConfig;
 const core = () => admin().makeApiClient(CoreV1Api);
 
 beforeAll(async () => {
-  platform = await startPlatform(admin());
-});
-afterAll(async () => {
-  await platform.stop();
+  platform = await connectPlatform();
 });
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
@@ -109,13 +106,14 @@ describe('ensureServingCert in a cluster, as a least-privilege user (deploy/app-
 
   it('without the diagnosis Role, still says what it could not read', async () => {
     const { namespace, kubeConfig } = await app();
-    platform.setIssuanceDelay(60_000);
+    // Nothing is issued while the ClusterIssuer is missing (the emulator's issuance delay is gone).
+    await platform.setIssuer('missing');
     try {
       const error = await rejection(open({ kubeConfig, source: 'api', serviceName: 'web', namespace, timeoutMs: 1_500 }));
       expect(error.code).toBe('E_TIMEOUT');
       expect(error.message).toContain('grant get on certificates.cert-manager.io "web-cert" for a diagnosis');
     } finally {
-      platform.setIssuanceDelay(0);
+      await platform.setIssuer('ready');
     }
   });
 });

@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node';
-import { startControlPlane, type ControlPlaneConnection } from '@serving-cert/testkit';
+import { startControlPlane, startPlatform, type ControlPlaneConnection } from '@serving-cert/testkit';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -7,9 +7,22 @@ declare module 'vitest' {
   }
 }
 
-/** Starts one real kube-apiserver and etcd for the whole run and stops them at its end. */
+/**
+ * Starts one real kube-apiserver and etcd for the whole run, and on it the real platform
+ * (cert-manager and Kyverno with the seed's policies); stops both at the end. Test files reach
+ * the platform through helpers/cluster.ts's platform().
+ */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const controlPlane = await startControlPlane();
-  project.provide('controlPlane', controlPlane.connection);
-  return () => controlPlane.stop();
+  try {
+    const platform = await startPlatform(controlPlane);
+    project.provide('controlPlane', controlPlane.connection);
+    return async () => {
+      await platform.stop();
+      await controlPlane.stop();
+    };
+  } catch (error) {
+    await controlPlane.stop();
+    throw error;
+  }
 }

@@ -1,8 +1,8 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { CoreV1Api, KubernetesObjectApi, loadAllYaml, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
-import { controlPlaneAssets, installCrds, PLATFORM, startPlatform, type Platform } from '@serving-cert/testkit';
-import { controlPlane, createNamespace, eventually } from '../helpers/cluster.js';
+import { PLATFORM, type PlatformClient } from '@serving-cert/testkit';
+import { controlPlane, createNamespace, eventually, platform as connectPlatform } from '../helpers/cluster.js';
 import { servingCert } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tls.js';
 
@@ -12,11 +12,6 @@ async function manifests(): Promise<Array<{ file: string; objects: KubernetesObj
   expect((await readdir(new URL('platform/', deploy))).sort()).toEqual(['kyverno-policies.yaml', 'kyverno-rbac.yaml']);
   return Promise.all(files.map(async (file) => ({ file, objects: loadAllYaml(await readFile(new URL(file, deploy), 'utf8')) as KubernetesObject[] })));
 }
-
-beforeAll(async () => {
-  // cert-manager's and Kyverno's real CRDs, read from their Go modules by envtest:setup.
-  await installCrds(controlPlane().kubeConfig, controlPlaneAssets().crdDir, ['kyverno.io_clusterpolicies.yaml', 'cert-manager.io_certificates.yaml', 'cert-manager.io_clusterissuers.yaml']);
-});
 
 describe('deploy/', () => {
   it('every manifest passes a server-side apply dry run on the real API server', async () => {
@@ -40,19 +35,14 @@ describe('deploy/', () => {
   });
 });
 
-describe('serving-cert doctor against the real control plane', () => {
-  let platform: Platform;
+describe('serving-cert doctor against the real platform', () => {
+  let platform: PlatformClient;
   let kubeconfigFile: string;
   beforeAll(async () => {
-    platform = await startPlatform(controlPlane().kubeConfig);
-    const api = KubernetesObjectApi.makeApiClient(controlPlane().kubeConfig);
-    for (const object of (await manifests())[0]!.objects) await api.create(object).catch(() => undefined); // the policies, as objects
+    platform = await connectPlatform(); // the policies are installed from deploy/platform by the testkit
     const { dir } = await tempDir();
     kubeconfigFile = `${dir}/kubeconfig`;
     await writeFile(kubeconfigFile, controlPlane().kubeConfig.exportConfig());
-  });
-  afterAll(async () => {
-    await platform.stop();
   });
 
   it('passes every check when all is well', async () => {

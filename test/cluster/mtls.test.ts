@@ -2,20 +2,17 @@ import { once } from 'node:events';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { request } from 'undici';
 import { allowPeers, authorizePeer, createMtlsDispatcher, ensureServingCert, type ServingCert } from '@serving-cert/core';
-import { startPlatform, type Platform } from '@serving-cert/testkit';
-import { applyAppRbac, controlPlane, createNamespace } from '../helpers/cluster.js';
+import type { PlatformClient } from '@serving-cert/testkit';
+import { applyAppRbac, controlPlane, createNamespace, platform as connectPlatform } from '../helpers/cluster.js';
 import { nextEvent, recordingLogger } from '../helpers/tls.js';
 
-let platform: Platform;
+let platform: PlatformClient;
 beforeAll(async () => {
-  platform = await startPlatform(controlPlane().kubeConfig);
-});
-afterAll(async () => {
-  await platform.stop();
+  platform = await connectPlatform();
 });
 
 async function serviceCert(namespace: string, serviceName: string): Promise<ServingCert> {

@@ -1,17 +1,14 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ensureServingCert, type ServingCert } from '@serving-cert/core';
-import { PLATFORM, startFaultProxy, startPlatform, type FaultProxy, type Platform, type ProxiedRequest } from '@serving-cert/testkit';
-import { applyAppRbac, controlPlane, createNamespace, eventually } from '../helpers/cluster.js';
+import { PLATFORM, startFaultProxy, type FaultProxy, type PlatformClient, type ProxiedRequest } from '@serving-cert/testkit';
+import { applyAppRbac, controlPlane, createNamespace, eventually, platform as connectPlatform } from '../helpers/cluster.js';
 import { nextEvent, recordingLogger } from '../helpers/tls.js';
 import { CoreV1Api } from '@kubernetes/client-node';
 
-let platform: Platform;
+let platform: PlatformClient;
 const cleanups: Array<() => Promise<unknown>> = [];
 beforeAll(async () => {
-  platform = await startPlatform(controlPlane().kubeConfig);
-});
-afterAll(async () => {
-  await platform.stop();
+  platform = await connectPlatform();
 });
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();

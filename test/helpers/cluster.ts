@@ -10,7 +10,7 @@ import {
   type KubernetesObject,
   type V1PolicyRule,
 } from '@kubernetes/client-node';
-import { connectToControlPlane, type ControlPlaneClient } from '@serving-cert/testkit';
+import { connectToControlPlane, connectToPlatform, type ControlPlaneClient, type PlatformClient } from '@serving-cert/testkit';
 
 let client: ControlPlaneClient | undefined;
 
@@ -18,6 +18,14 @@ let client: ControlPlaneClient | undefined;
 export function controlPlane(): ControlPlaneClient {
   client ??= connectToControlPlane(inject('controlPlane'));
   return client;
+}
+
+let platformClient: Promise<PlatformClient> | undefined;
+
+/** The real platform of this run (cert-manager and Kyverno, started by cluster/globalSetup.ts). */
+export function platform(): Promise<PlatformClient> {
+  platformClient ??= connectToPlatform(controlPlane().kubeConfig);
+  return platformClient;
 }
 
 /** A new namespace with a unique name, so that tests never see each other's objects. */

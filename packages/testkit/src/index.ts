@@ -1,15 +1,19 @@
 /**
  * @serving-cert/testkit: test serving-cert, and apps that use it, against real things: a real
- * kube-apiserver and etcd built from Go modules, an emulator of the platform's Kyverno policies
- * and cert-manager CA issuer, kubelet's atomic volume updates on real files, and a fault proxy.
+ * kube-apiserver and etcd built from Go modules, the real platform (cert-manager's controller and
+ * Kyverno's admission and background controllers, built from Go modules too, running the seed's
+ * policies), kubelet's atomic volume updates on real files, and a fault proxy.
  * @packageDocumentation
  */
 export { connectToControlPlane, startControlPlane } from './controlPlane/controlPlane.js';
 export type { ControlPlane, ControlPlaneClient, ControlPlaneConnection, ControlPlaneOptions } from './controlPlane/controlPlane.js';
 export { controlPlaneAssets, envtestCacheDir, envtestVersions } from './controlPlane/assets.js';
 export type { ControlPlaneAssets, EnvtestVersions } from './controlPlane/assets.js';
-export { PLATFORM, installCrds, startPlatform } from './platform/platform.js';
-export type { Platform, PlatformOptions, PlatformPolicies } from './platform/platform.js';
+export { PLATFORM, PLATFORM_POLICIES, connectToPlatform, installCrds, startPlatform } from './platform/platform.js';
+export type { IssuerState, Platform, PlatformClient, PlatformClientOptions, PlatformOptions, PlatformPolicies } from './platform/platform.js';
+export { platformAssets } from './platform/assets.js';
+export type { PlatformAssets } from './platform/assets.js';
+export { aggregateClusterRoles } from './platform/rbac.js';
 export { startFaultProxy } from './faultProxy/faultProxy.js';
 export type { FaultOptions, FaultProxy, ProxiedRequest } from './faultProxy/faultProxy.js';
 export { writeAtomicVolume } from './volume/atomicWriter.js';

@@ -13,7 +13,7 @@ export interface DoctorCheck {
 }
 
 interface Condition { type?: string; status?: string; reason?: string; message?: string }
-type WithStatus = { status?: { conditions?: Condition[] } };
+type WithStatus = { status?: { conditions?: Condition[]; revision?: number } };
 
 const POLICIES = ['clone-ca-secret', 'sync-ca-rotation', 'generate-service-cert'];
 
@@ -66,6 +66,8 @@ export async function doctor(access: ClusterAccess, target: { serviceName: strin
       : { check: `Certificate ${namespace}/${certificateName}`, status: 'fail',
           detail: ready ? `Ready=${ready.status ?? '?'} (${ready.reason ?? '?'}: ${ready.message ?? ''})` : 'no Ready condition',
           fix: `kubectl -n ${namespace} describe certificate ${certificateName}` });
+    // cert-manager says why an issuance waits or failed on its CertificateRequest, not on the Certificate.
+    if (ready?.status !== 'True') checks.push(await requestCheck(custom, namespace, certificateName, certificate.status?.revision));
   } catch (error) {
     checks.push(unreadable(`Certificate ${namespace}/${certificateName}`, error,
       'the generate-service-cert policy makes it from the annotated Service: check the policy and Kyverno'));
@@ -92,13 +94,36 @@ export async function doctor(access: ClusterAccess, target: { serviceName: strin
 
   for (const policy of POLICIES) {
     try {
-      await custom.getClusterCustomObject({ group: 'kyverno.io', version: 'v1', plural: 'clusterpolicies', name: policy });
-      checks.push({ check: `ClusterPolicy ${policy}`, status: 'pass', detail: 'installed' });
+      const installed = await custom.getClusterCustomObject({ group: 'kyverno.io', version: 'v1', plural: 'clusterpolicies', name: policy }) as WithStatus;
+      const ready = installed.status?.conditions?.find((c) => c.type === 'Ready');
+      checks.push(ready?.status === 'True'
+        ? { check: `ClusterPolicy ${policy}`, status: 'pass', detail: 'installed, Ready' }
+        : { check: `ClusterPolicy ${policy}`, status: 'fail', detail: `installed, not Ready (${ready ? `${ready.reason ?? '?'}: ${ready.message ?? ''}` : 'Kyverno has not loaded it: is Kyverno running?'})`,
+            fix: `kubectl describe clusterpolicy ${policy}` });
     } catch (error) {
       checks.push(unreadable(`ClusterPolicy ${policy}`, error, 'install the platform policies: `serving-cert manifests platform | kubectl apply -f -`'));
     }
   }
   return checks;
+}
+
+/** The CertificateRequest of the issuance in progress: `<certificate>-<revision + 1>`. */
+async function requestCheck(custom: CustomObjectsApi, namespace: string, certificateName: string, revision: number | undefined): Promise<DoctorCheck> {
+  const name = `${certificateName}-${(revision ?? 0) + 1}`;
+  const check = `CertificateRequest ${namespace}/${name}`;
+  const fix = `kubectl -n ${namespace} describe certificaterequest ${name}`;
+  try {
+    const request = await custom.getNamespacedCustomObject({ group: 'cert-manager.io', version: 'v1', namespace, plural: 'certificaterequests', name }) as WithStatus;
+    const conditions = request.status?.conditions ?? [];
+    const denied = conditions.find((c) => c.type === 'Denied' && c.status === 'True');
+    if (denied) return { check, status: 'fail', detail: `denied (${denied.reason ?? '?'}: ${denied.message ?? ''})`, fix: `${fix}; cert-manager retries after its backoff (1 h by default)` };
+    const ready = conditions.find((c) => c.type === 'Ready');
+    if (ready?.status === 'True') return { check, status: 'pass', detail: 'issued' };
+    return { check, status: 'fail', detail: ready ? `Ready=${ready.status ?? '?'} (${ready.reason ?? '?'}: ${ready.message ?? ''})` : 'not signed yet', fix };
+  } catch (error) {
+    if (statusOf(error) === 404) return { check, status: 'unknown', detail: 'does not exist yet: cert-manager has not started this issuance' };
+    return unreadable(check, error, fix);
+  }
 }
 
 function unreadable(check: string, error: unknown, fix: string): DoctorCheck {

@@ -4,7 +4,7 @@ import type { ClusterAccess } from './clusterAccess.js';
 import type { SecretWatcher } from './secretWatcher.js';
 
 interface Condition { type?: string; status?: string; reason?: string; message?: string }
-interface WithConditions { status?: { conditions?: Condition[] }; spec?: { issuerRef?: { name?: string; kind?: string } } }
+interface WithConditions { status?: { conditions?: Condition[]; revision?: number }; spec?: { issuerRef?: { name?: string; kind?: string } } }
 
 /** What {@link diagnoseCertificate} looks at. */
 export interface DiagnosisTarget {
@@ -19,7 +19,9 @@ export interface DiagnosisTarget {
 
 /**
  * Says why a certificate is not there, from what the cluster shows: the Certificate
- * `<service>-cert` and its Ready (and Issuing) conditions; no Certificate at all (the
+ * `<service>-cert` and its Ready (and Issuing) conditions; the CertificateRequest of the
+ * issuance in progress, where cert-manager says why it waits or failed (a missing or unready
+ * issuer, a denial); no Certificate at all (the
  * generate-service-cert policy is probably not installed); the ClusterIssuer missing or not
  * ready; no service-root-ca in the namespace. Best effort: what it may not read, it says so.
  */
@@ -34,10 +36,15 @@ export async function diagnoseCertificate(target: DiagnosisTarget): Promise<stri
     issuerName = certificate.spec?.issuerRef?.name ?? issuerName;
     const ready = certificate.status?.conditions?.find((c) => c.type === 'Ready');
     const issuing = certificate.status?.conditions?.find((c) => c.type === 'Issuing' && c.status === 'True');
+    const failed = certificate.status?.conditions?.find((c) => c.type === 'Issuing' && c.status === 'False');
     findings.push(ready
       ? `Certificate ${namespace}/${certificateName} is Ready=${ready.status ?? '?'} (reason ${ready.reason ?? '?'}: ${ready.message ?? ''})` +
-        (issuing?.message && issuing.message !== ready.message ? `; issuing: ${issuing.message}` : '')
+        (issuing?.message && issuing.message !== ready.message ? `; issuing: ${issuing.message}` : '') +
+        (failed?.message ? `; last issuance failed (${failed.reason ?? '?'}): ${failed.message}` : '')
       : `Certificate ${namespace}/${certificateName} has no Ready condition yet: cert-manager has not looked at it (is cert-manager running?)`);
+    if (ready?.status !== 'True' && (issuing || failed)) {
+      findings.push(await describeRequest(custom, namespace, certificateName, certificate.status?.revision));
+    }
   } catch (error) {
     const status = statusOf(error);
     if (status === 404) {
@@ -66,4 +73,29 @@ export async function diagnoseCertificate(target: DiagnosisTarget): Promise<stri
       'not installed, or this namespace is excluded from it');
   }
   return findings.join('; ');
+}
+
+/**
+ * The CertificateRequest of the issuance in progress: cert-manager names it
+ * `<certificate>-<revision + 1>` (StableCertificateRequestName, on by default), and its
+ * conditions, not the Certificate's, say why it waits (Pending: issuer missing or not ready),
+ * was denied (Denied, by an approver) or failed.
+ */
+async function describeRequest(custom: CustomObjectsApi, namespace: string, certificateName: string, revision: number | undefined): Promise<string> {
+  const name = `${certificateName}-${(revision ?? 0) + 1}`;
+  try {
+    const request = await custom.getNamespacedCustomObject({ group: 'cert-manager.io', version: 'v1', namespace, plural: 'certificaterequests', name }) as WithConditions;
+    const conditions = request.status?.conditions ?? [];
+    const denied = conditions.find((c) => c.type === 'Denied' && c.status === 'True');
+    if (denied) return `CertificateRequest ${namespace}/${name} was denied (reason ${denied.reason ?? '?'}: ${denied.message ?? ''}): cert-manager retries after its backoff (1 h by default)`;
+    const ready = conditions.find((c) => c.type === 'Ready');
+    if (ready) return `CertificateRequest ${namespace}/${name} is Ready=${ready.status ?? '?'} (reason ${ready.reason ?? '?'}: ${ready.message ?? ''})`;
+    const approved = conditions.some((c) => c.type === 'Approved' && c.status === 'True');
+    return `CertificateRequest ${namespace}/${name} ${approved ? 'is approved but not signed yet' : 'is waiting for approval'}`;
+  } catch (error) {
+    const status = statusOf(error);
+    if (status === 404) return `(no CertificateRequest ${namespace}/${name} yet: cert-manager has not started the issuance)`;
+    if (status === 403) return `(cannot read CertificateRequest ${name}: grant get on certificaterequests.cert-manager.io for a diagnosis)`;
+    return `(cannot read CertificateRequest ${name}: ${apiMessageOf(error)})`;
+  }
 }

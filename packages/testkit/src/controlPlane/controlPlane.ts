@@ -76,7 +76,7 @@ let exitHookInstalled = false;
  * Kill what we started and remove its files even when the test process ends without calling
  * stop(): an uncaught exception, process.exit() from a timed-out runner, SIGINT or SIGTERM.
  */
-function installExitHook(): void {
+export function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   const cleanUp = (): void => {
@@ -193,16 +193,17 @@ function b64(text: string): string {
   return Buffer.from(text).toString('base64');
 }
 
-interface Launched {
+/** A child process started by {@link launch}; exported for the platform's processes. */
+export interface Launched {
   child: ChildProcess;
   logFile: string;
   exited: () => string | undefined;
 }
 
-function launch(name: string, binary: string, args: string[], dir: string): Launched {
+export function launch(name: string, binary: string, args: string[], dir: string, env?: NodeJS.ProcessEnv): Launched {
   const logFile = path.join(dir, `${name}.log`);
   const out = createWriteStream(logFile);
-  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env } : {}) });
   child.stdout?.pipe(out);
   child.stderr?.pipe(out);
   running.add(child);
@@ -218,7 +219,7 @@ function launch(name: string, binary: string, args: string[], dir: string): Laun
   return { child, logFile, exited: () => exit };
 }
 
-async function terminate(child: ChildProcess): Promise<void> {
+export async function terminate(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
@@ -227,7 +228,7 @@ async function terminate(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-async function waitUntil(what: string, launched: Launched, timeoutMs: number, ready: () => Promise<boolean>): Promise<void> {
+export async function waitUntil(what: string, launched: Launched, timeoutMs: number, ready: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const exit = launched.exited();
@@ -266,7 +267,7 @@ function httpsOk(url: string, ca: string, client: { certPem: string; keyPem: str
 }
 
 /** Free loopback ports, held open together so that none is handed out twice. */
-async function freePorts(count: number): Promise<number[]> {
+export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(Array.from({ length: count }, () => new Promise<net.Server>((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);

@@ -1,24 +1,27 @@
-import { X509Certificate } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { existsSync, rmSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
+import type { ClientRequest } from 'node:http';
+import * as https from 'node:https';
+import { createRequire } from 'node:module';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   ApiextensionsV1Api,
+  CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
+  KubernetesObjectApi,
   loadAllYaml,
-  makeInformer,
-  type Informer,
   type KubeConfig,
   type KubernetesObject,
   type V1CustomResourceDefinition,
-  type V1Namespace,
   type V1Secret,
-  type V1Service,
 } from '@kubernetes/client-node';
 import { CertificateAuthority, type KeyAlgorithm } from '@serving-cert/core/pki';
-import { controlPlaneAssets } from '../controlPlane/assets.js';
-import { parseGoDuration } from './goDuration.js';
-import { WorkQueue } from './workQueue.js';
+import { freePorts, installExitHook, launch, terminate, waitUntil, type ControlPlaneClient, type Launched } from '../controlPlane/controlPlane.js';
+import { platformAssets } from './assets.js';
+import { aggregateClusterRoles, applyCertManagerRbac, IDENTITIES, serviceAccountUser } from './rbac.js';
 
 /** The platform's names (design section 3), fixed by the platform document. */
 export const PLATFORM = {
@@ -29,11 +32,17 @@ export const PLATFORM = {
   excludedNamespaces: ['kube-system', 'cpaas-system', 'cert-manager'],
 } as const;
 
-const CERT_MANAGER = { group: 'cert-manager.io', version: 'v1' } as const;
-const COPY_LABELS = { 'app.kubernetes.io/managed-by': 'kyverno', 'generate.kyverno.io/policy-name': 'clone-ca-secret' };
-const DAY_MS = 86_400_000;
+/** The seed's three Kyverno ClusterPolicies (deploy/platform/kyverno-policies.yaml), by option name. */
+export const PLATFORM_POLICIES = {
+  cloneCaSecret: 'clone-ca-secret',
+  syncCaRotation: 'sync-ca-rotation',
+  generateServiceCert: 'generate-service-cert',
+} as const;
 
-/** Which parts of the platform run. Turning one off reproduces a cluster where it is missing. */
+const CERT_MANAGER = { group: 'cert-manager.io', version: 'v1' } as const;
+const KYVERNO = { group: 'kyverno.io', version: 'v1' } as const;
+
+/** Which of the seed's policies are installed. Leaving one out reproduces a cluster where it is missing. */
 export interface PlatformPolicies {
   /** Kyverno clone-ca-secret: service-root-ca into every namespace but the excluded ones. Default true. */
   cloneCaSecret?: boolean;
@@ -43,363 +52,280 @@ export interface PlatformPolicies {
   generateServiceCert?: boolean;
 }
 
-/** Options of {@link startPlatform}. */
-export interface PlatformOptions {
-  policies?: PlatformPolicies;
-  /** The ClusterIssuer at start: 'ready' (default), 'missing', or 'broken' (Ready=False). */
-  issuer?: 'ready' | 'missing' | 'broken';
-  /** Wait this long before issuing a certificate (a slow cert-manager). Default 0. */
-  issuanceDelayMs?: number;
-  /** Key algorithm of the platform CA. Default ecdsa-p256. */
+/** The ClusterIssuer `cpaas-ca`: as it should be, deleted, or with an empty `tls.key` in its CA Secret (Ready=False). */
+export type IssuerState = 'ready' | 'missing' | 'broken';
+
+/** Options of {@link connectToPlatform} (and of {@link startPlatform}). */
+export interface PlatformClientOptions {
+  /** Key algorithm of the platform root CAs that {@link PlatformClient.rotateCA} makes. Default ecdsa-p256. */
   caKeyAlgorithm?: KeyAlgorithm;
-  /** Progress and emulator actions. Default: silent. */
+  /**
+   * The folder with the platform's manifests, kyverno-policies.yaml and kyverno-rbac.yaml.
+   * Default: the ones @serving-cert/core ships (its copy of the repository's deploy/platform).
+   */
+  manifestsDir?: string;
+  /** How long a handle waits for the controllers (renew, setIssuer, setPolicies). Default 60 s. */
+  timeoutMs?: number;
+}
+
+/** Options of {@link startPlatform}. */
+export interface PlatformOptions extends PlatformClientOptions {
+  policies?: PlatformPolicies;
+  /** The ClusterIssuer at start. Default 'ready'. */
+  issuer?: IssuerState;
+  /** How long to wait for each controller to be ready. Default 120 s (2 cores). */
+  startTimeoutMs?: number;
+  /**
+   * cert-manager's first retry delay after a failed issuance (its default is 1 h, then doubling
+   * up to 32 h). Default 1 h, as in a cluster.
+   */
+  certificateRequestBackoffMs?: number;
+  /** Progress lines ("Kyverno ready after 9.1 s"). Default: stderr. */
   log?: (message: string) => void;
 }
 
-/** The running platform emulator and its handles for tests. */
-export interface Platform {
-  /** The current platform root CA (certificate PEM). */
+/** Handles on the running platform that tests use; any process with an admin KubeConfig may hold one. */
+export interface PlatformClient {
+  /** The current platform root CA (certificate PEM), as this handle last wrote or read it. */
   readonly caPem: string;
-  /** Every root CA so far, oldest first. */
+  /** Every root CA this handle has seen, oldest first. */
   readonly caHistory: readonly string[];
-  /** Re-issue a Certificate now (as `cmctl renew`): a new leaf with a new key. Resolves once the Secret holds it; returns its serial. */
+  /**
+   * Re-issue a Certificate now, as `cmctl renew` does: its Issuing condition set to True with
+   * reason ManuallyTriggered. Resolves with the new leaf's serial once cert-manager has written
+   * it into the Secret and finished the issuance (the Issuing condition is gone).
+   */
   renew(namespace: string, name: string): Promise<string>;
-  /** A new platform root CA: cert-manager/service-root-ca changes and every copy follows; leaves stay until renewed. */
+  /**
+   * A new platform root CA: `cert-manager/service-root-ca` is replaced; Kyverno's
+   * sync-ca-rotation updates every copy; issued leaves stay until renewed. Resolves once written.
+   */
   rotateCA(): Promise<void>;
-  /** Delay every issuance by ms from now on. */
-  setIssuanceDelay(ms: number): void;
-  /** Make the ClusterIssuer missing, broken (Ready=False) or ready again. */
-  setIssuer(state: 'ready' | 'missing' | 'broken'): Promise<void>;
-  /** Resolves when the emulator has nothing queued: every event so far is handled. */
-  settled(): Promise<void>;
+  /** Makes the ClusterIssuer missing, broken or ready, and waits until cert-manager shows it. */
+  setIssuer(state: IssuerState): Promise<void>;
+  /** Installs or deletes the seed's policies (unnamed ones stay as they are) and waits until Kyverno shows it. */
+  setPolicies(policies: PlatformPolicies): Promise<void>;
+}
+
+/** The real platform: cert-manager and Kyverno running against a control plane. */
+export interface Platform extends PlatformClient {
+  /** Milliseconds from startPlatform() to a platform that issues. */
+  readonly startMs: number;
+  /** The folder with each controller's log (removed by stop()). */
+  readonly logDir: string;
+  /** Ends every process it started and removes its files. Safe to call twice. */
   stop(): Promise<void>;
 }
 
-interface CertificateSpec {
-  secretName: string;
-  dnsNames?: string[];
-  ipAddresses?: string[];
-  commonName?: string;
-  duration?: string;
-  renewBefore?: string;
-  issuerRef: { name: string; kind?: string; group?: string };
-  privateKey?: { algorithm?: 'RSA' | 'ECDSA' | 'Ed25519'; size?: number; encoding?: 'PKCS1' | 'PKCS8' };
+interface Condition { type: string; status: string; reason?: string; message?: string; lastTransitionTime?: string; observedGeneration?: number }
+interface WithConditions extends KubernetesObject { status?: { conditions?: Condition[] } }
+interface Certificate extends WithConditions { spec: { secretName: string }; status?: { conditions?: Condition[]; revision?: number } }
+
+const temporaryDirs = new Set<string>();
+let exitHookInstalled = false;
+
+/**
+ * Starts the real platform on a control plane: cert-manager's controller and Kyverno's admission
+ * and background controllers, built by `npm run envtest:setup` from tools/platform. Installs the
+ * full cert-manager and Kyverno CRD sets, Kyverno's namespace, ConfigMaps and RBAC from its
+ * module, cert-manager's RBAC, `deploy/platform/*.yaml` exactly as shipped, and aggregates the
+ * ClusterRoles once (there is no controller manager). Each controller authenticates with a client
+ * certificate of its real service account, so RBAC is exercised. Creates the platform root CA
+ * `cert-manager/service-root-ca` and the ClusterIssuer `cpaas-ca`; resolves once the issuer is
+ * Ready, Kyverno answers `/health/readiness`, the policies are Ready and a new namespace got its
+ * `service-root-ca` copy.
+ */
+export async function startPlatform(controlPlane: ControlPlaneClient, options: PlatformOptions = {}): Promise<Platform> {
+  const started = Date.now();
+  const log = options.log ?? ((message: string) => process.stderr.write(`testkit: ${message}\n`));
+  const timeoutMs = options.startTimeoutMs ?? 120_000;
+  const since = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
+  const assets = platformAssets();
+  const manifestsDir = options.manifestsDir ?? shippedManifestsDir();
+  const admin = controlPlane.kubeConfig;
+  installExitHook();
+  installDirCleanup();
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'serving-cert-platform-'));
+  temporaryDirs.add(dir);
+  const launched: Launched[] = [];
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      for (const process of [...launched].reverse()) await terminate(process.child);
+      await fs.rm(dir, { recursive: true, force: true });
+      temporaryDirs.delete(dir);
+    })();
+    return stopping;
+  };
+
+  try {
+    // ---- what a cluster has before the controllers run --------------------------------------
+    const crdFiles = (await fs.readdir(assets.crdDir)).filter((file) => file.endsWith('.yaml') && file !== 'kyverno-install.yaml');
+    await installCrds(admin, assets.crdDir, crdFiles);
+    log(`platform: ${crdFiles.length} CRDs established after ${since()}`);
+    const core = admin.makeApiClient(CoreV1Api);
+    for (const namespace of PLATFORM.excludedNamespaces) await ensureNamespace(core, namespace);
+    await createAll(admin, loadAllYaml(await fs.readFile(path.join(assets.crdDir, 'kyverno-install.yaml'), 'utf8')) as KubernetesObject[]);
+    await ignoreConflict(core.createNamespacedServiceAccount({ namespace: IDENTITIES.certManager.namespace, body: { metadata: { name: IDENTITIES.certManager.serviceAccount } } }));
+    await applyCertManagerRbac(admin);
+    await createAll(admin, loadAllYaml(await fs.readFile(path.join(manifestsDir, 'kyverno-rbac.yaml'), 'utf8')) as KubernetesObject[]);
+    await aggregateClusterRoles(admin);
+
+    const client = await platformClient(admin, options, CertificateAuthority.create({ commonName: rootCaName(), keyAlgorithm: options.caKeyAlgorithm ?? 'ecdsa-p256' }));
+    const issuerState = options.issuer ?? 'ready';
+    await client.writeIssuer(issuerState);
+
+    // ---- the controllers, each as its service account ---------------------------------------
+    const kubeconfigFor = async (identity: { namespace: string; serviceAccount: string }) => {
+      const user = serviceAccountUser(identity);
+      const file = path.join(dir, `${identity.serviceAccount}.kubeconfig`);
+      await fs.writeFile(file, controlPlane.addUser(user.name, user.groups).exportConfig(), { mode: 0o600 });
+      return file;
+    };
+    const [webhookPort, admissionMetricsPort, backgroundMetricsPort] = await freePorts(3);
+    const baseEnv = { PATH: process.env.PATH ?? '', HOME: dir, TUF_ROOT: path.join(dir, 'sigstore'), KYVERNO_NAMESPACE: 'kyverno', INIT_CONFIG: 'kyverno', METRICS_CONFIG: 'kyverno-metrics' };
+
+    const certManager = launch('cert-manager', assets.certManagerController, [
+      `--kubeconfig=${await kubeconfigFor(IDENTITIES.certManager)}`,
+      `--cluster-resource-namespace=${PLATFORM.caSecretNamespace}`,
+      `--certificate-request-minimum-backoff-duration=${options.certificateRequestBackoffMs ?? 3_600_000}ms`,
+      '--v=2',
+    ], dir, { PATH: baseEnv.PATH, HOME: dir });
+    launched.push(certManager);
+
+    const kyverno = launch('kyverno-admission-controller', assets.kyverno, [
+      `--kubeconfig=${await kubeconfigFor(IDENTITIES.kyvernoAdmission)}`,
+      // Webhooks registered by URL (127.0.0.1), not through a Service: no kube-proxy here.
+      `--serverIP=127.0.0.1:${webhookPort}`,
+      '--webhookServerHost=127.0.0.1',
+      `--webhookServerPort=${webhookPort}`,
+      '--caSecretName=kyverno-svc.kyverno.svc.kyverno-tls-ca',
+      '--tlsSecretName=kyverno-svc.kyverno.svc.kyverno-tls-pair',
+      `--backgroundServiceAccountName=${serviceAccountUser(IDENTITIES.kyvernoBackground).name}`,
+      ...kyvernoCommonFlags(admissionMetricsPort!),
+      '--admissionReports=false',
+    ], dir, {
+      ...baseEnv,
+      KYVERNO_SERVICEACCOUNT_NAME: IDENTITIES.kyvernoAdmission.serviceAccount,
+      KYVERNO_ROLE_NAME: 'kyverno:admission-controller',
+      KYVERNO_DEPLOYMENT: 'kyverno-admission-controller',
+      KYVERNO_POD_NAME: 'kyverno-admission-controller-testkit',
+      KYVERNO_SVC: 'kyverno-svc',
+    });
+    launched.push(kyverno);
+
+    const background = launch('kyverno-background-controller', assets.backgroundController, [
+      `--kubeconfig=${await kubeconfigFor(IDENTITIES.kyvernoBackground)}`,
+      ...kyvernoCommonFlags(backgroundMetricsPort!),
+    ], dir, {
+      ...baseEnv,
+      KYVERNO_SERVICEACCOUNT_NAME: IDENTITIES.kyvernoBackground.serviceAccount,
+      KYVERNO_DEPLOYMENT: 'kyverno-background-controller',
+      KYVERNO_POD_NAME: 'kyverno-background-controller-testkit',
+    });
+    launched.push(background);
+
+    const custom = admin.makeApiClient(CustomObjectsApi);
+    const coordination = admin.makeApiClient(CoordinationV1Api);
+    if (issuerState !== 'missing') {
+      await waitUntil(`cert-manager (ClusterIssuer ${PLATFORM.issuerName} ${issuerState === 'ready' ? 'Ready' : 'Ready=False'}; log: ${certManager.logFile})`, certManager, timeoutMs,
+        async () => conditionOf(await readOrUndefined(() => custom.getClusterCustomObject({ ...CERT_MANAGER, plural: 'clusterissuers', name: PLATFORM.issuerName }) as Promise<WithConditions>), 'Ready') === (issuerState === 'ready' ? 'True' : 'False'));
+      log(`platform: cert-manager ${assets.versions.certManager} running, ClusterIssuer ${PLATFORM.issuerName} ${issuerState} after ${since()}`);
+    }
+    // Kyverno registers its webhooks before its TLS pair exists: readiness says when it serves.
+    await waitUntil(`Kyverno's admission controller (log: ${kyverno.logFile})`, kyverno, timeoutMs, () => kyvernoReady(core, webhookPort!));
+    log(`platform: Kyverno ${assets.versions.kyverno} admission controller ready on 127.0.0.1:${webhookPort} after ${since()}`);
+    await waitUntil(`Kyverno's background controller (log: ${background.logFile})`, background, timeoutMs,
+      async () => Boolean((await readOrUndefined(() => coordination.readNamespacedLease({ namespace: 'kyverno', name: 'kyverno-background-controller' })))?.spec?.holderIdentity));
+    log(`platform: Kyverno background controller leading after ${since()}`);
+
+    await client.setPolicies({ cloneCaSecret: true, syncCaRotation: true, generateServiceCert: true, ...options.policies });
+    log(`platform: policies Ready after ${since()}`);
+    if (options.policies?.cloneCaSecret !== false) {
+      // End to end: a new namespace gets its copy of the root CA through both Kyverno controllers.
+      const probe = `testkit-platform-${randomBytes(3).toString('hex')}`;
+      await core.createNamespace({ body: { metadata: { name: probe } } });
+      await waitUntil(`service-root-ca in a new namespace (logs: ${kyverno.logFile}, ${background.logFile})`, background, timeoutMs,
+        async () => Boolean((await readOrUndefined(() => core.readNamespacedSecret({ namespace: probe, name: PLATFORM.caSecretName })))?.data?.['ca.crt']));
+      await core.deleteNamespace({ name: probe });
+    }
+    const startMs = Date.now() - started;
+    log(`platform: cert-manager and Kyverno running after ${since()} (logs in ${dir})`);
+
+    return {
+      get caPem() {
+        return client.caPem;
+      },
+      get caHistory() {
+        return client.caHistory;
+      },
+      renew: (namespace, name) => client.renew(namespace, name),
+      rotateCA: () => client.rotateCA(),
+      setIssuer: (state) => client.setIssuer(state),
+      setPolicies: (policies) => client.setPolicies(policies),
+      startMs,
+      logDir: dir,
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
 }
-interface Condition { type: string; status: 'True' | 'False' | 'Unknown'; reason: string; message: string; lastTransitionTime?: string; observedGeneration?: number }
-interface Certificate extends KubernetesObject {
-  spec: CertificateSpec;
-  status?: { conditions?: Condition[]; notBefore?: string; notAfter?: string; renewalTime?: string; revision?: number };
-}
-interface ClusterIssuer extends KubernetesObject {
-  spec: { ca?: { secretName: string } };
-  status?: { conditions?: Condition[] };
+
+function kyvernoCommonFlags(metricsPort: number): string[] {
+  return [
+    // Both Kyverno binaries bind :8000 and :8080 by default: a free port each, or the second exits.
+    '--metricsHost=127.0.0.1',
+    `--metricsPort=${metricsPort}`,
+    '--controllerRuntimeMetricsAddress=0',
+    '--enableReporting=',
+    '--autoMemLimitEnabled=false',
+    '--disableLogColor',
+    '--loggingFormat=text',
+  ];
 }
 
 /**
- * Plays the platform's documented part against a real API server (design section 3): the three
- * Kyverno policies of the platform document and cert-manager's CA issuer. Installs cert-manager's
- * real CRDs (read from its Go module by `npm run envtest:setup`), the `cpaas-ca` ClusterIssuer
- * and the CA Secret `cert-manager/service-root-ca`. Needs an admin KubeConfig.
+ * Handles on a platform started elsewhere (a vitest global setup): reads the current root CA
+ * from the cluster. Needs an admin KubeConfig.
  */
-export async function startPlatform(kubeConfig: KubeConfig, options: PlatformOptions = {}): Promise<Platform> {
-  const log = options.log ?? (() => {});
+export async function connectToPlatform(kubeConfig: KubeConfig, options: PlatformClientOptions = {}): Promise<PlatformClient> {
+  return platformClient(kubeConfig, options);
+}
+
+async function platformClient(kubeConfig: KubeConfig, options: PlatformClientOptions, initialCa?: CertificateAuthority) {
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const custom = kubeConfig.makeApiClient(CustomObjectsApi);
-  const policies = { cloneCaSecret: true, syncCaRotation: true, generateServiceCert: true, ...options.policies };
-  let issuanceDelayMs = options.issuanceDelayMs ?? 0;
-  /** When each delayed issuance may happen; a timer queues it again then, so no delay blocks the queue. */
-  const delayedUntil = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const manifestsDir = options.manifestsDir ?? shippedManifestsDir();
   const caHistory: string[] = [];
-  let ca = CertificateAuthority.create({ commonName: 'cpaas platform root CA', keyAlgorithm: options.caKeyAlgorithm ?? 'ecdsa-p256' });
-  caHistory.push(ca.certPem);
-  const renewalTimers = new Map<string, NodeJS.Timeout>();
-  const informers: Array<Informer<KubernetesObject>> = [];
-  const caches = new Map<string, Map<string, KubernetesObject>>();
-  let stopped = false;
-  const queue = new WorkQueue((key, error) => log(`emulator: ${key} failed, retrying: ${describe(error)}`));
+  let ca: CertificateAuthority | undefined = initialCa;
+  let caPem: string;
+  if (initialCa) {
+    caPem = initialCa.certPem;
+  } else {
+    const root = await core.readNamespacedSecret({ namespace: PLATFORM.caSecretNamespace, name: PLATFORM.caSecretName });
+    caPem = Buffer.from(root.data?.['ca.crt'] ?? root.data?.['tls.crt'] ?? '', 'base64').toString();
+  }
+  caHistory.push(caPem);
 
-  await installCrds(kubeConfig, controlPlaneAssets().crdDir, ['cert-manager.io_certificates.yaml', 'cert-manager.io_clusterissuers.yaml', 'cert-manager.io_issuers.yaml', 'cert-manager.io_certificaterequests.yaml']);
-  for (const namespace of PLATFORM.excludedNamespaces) await ensureNamespace(core, namespace);
-  await writeRootCaSecret();
-  await setIssuer(options.issuer ?? 'ready');
-
-  // ---- what the emulator reacts to -----------------------------------------------------------
-  const cached = <T extends KubernetesObject>(kind: string) => [...(caches.get(kind)?.values() ?? [])] as T[];
-  const watch = <T extends KubernetesObject>(kind: string, pathName: string, list: () => Promise<{ items: T[] }>, onChange: (object: T, deleted: boolean) => void): void => {
-    const cache = new Map<string, KubernetesObject>();
-    caches.set(kind, cache);
-    const informer = makeInformer(kubeConfig, pathName, list as never);
-    const keyOf = (object: KubernetesObject) => `${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`;
-    informer.on('add', (object) => { cache.set(keyOf(object), object); onChange(object as T, false); });
-    informer.on('update', (object) => { cache.set(keyOf(object), object); onChange(object as T, false); });
-    informer.on('delete', (object) => { cache.delete(keyOf(object)); onChange(object as T, true); });
-    // client-node's informer stops on a non-410 error until start() is called again.
-    informer.on('error', () => {
-      if (!stopped) setTimeout(() => { if (!stopped) void informer.start().catch(() => {}); }, 500).unref();
-    });
-    informers.push(informer);
+  const readCertificate = (namespace: string, name: string) => custom.getNamespacedCustomObject({ ...CERT_MANAGER, namespace, plural: 'certificates', name }) as Promise<Certificate>;
+  const readIssuer = () => readOrUndefined(() => custom.getClusterCustomObject({ ...CERT_MANAGER, plural: 'clusterissuers', name: PLATFORM.issuerName }) as Promise<WithConditions>);
+  const serialOf = (secret: V1Secret | undefined) => {
+    const pem = secret?.data?.['tls.crt'];
+    return pem ? new X509Certificate(Buffer.from(pem, 'base64')).serialNumber : undefined;
   };
 
-  watch<V1Namespace>('Namespace', '/api/v1/namespaces', () => core.listNamespace(), (namespace, deleted) => {
-    if (!deleted) queue.add(`copy:${namespace.metadata!.name!}`, () => reconcileCaCopy(namespace.metadata!.name!));
-  });
-  watch<V1Secret>('Secret', '/api/v1/secrets', () => core.listSecretForAllNamespaces(), (secret) => {
-    const { namespace, name } = secret.metadata ?? {};
-    if (namespace === PLATFORM.caSecretNamespace && name === PLATFORM.caSecretName) {
-      for (const ns of cached<V1Namespace>('Namespace')) queue.add(`copy:${ns.metadata!.name!}`, () => reconcileCaCopy(ns.metadata!.name!));
-    } else if (name === PLATFORM.caSecretName && namespace) {
-      queue.add(`copy:${namespace}`, () => reconcileCaCopy(namespace));
-    }
-    const certificateName = secret.metadata?.annotations?.['cert-manager.io/certificate-name'];
-    if (namespace && certificateName) queue.add(`issue:${namespace}/${certificateName}`, () => reconcileCertificate(namespace, certificateName));
-  });
-  watch<V1Service>('Service', '/api/v1/services', () => core.listServiceForAllNamespaces(), (service, deleted) => {
-    const { namespace, name } = service.metadata!;
-    queue.add(`generate:${namespace!}/${name!}`, () => reconcileService(namespace!, name!, deleted ? undefined : service));
-  });
-  watch<Certificate>('Certificate', '/apis/cert-manager.io/v1/certificates',
-    () => custom.listClusterCustomObject({ ...CERT_MANAGER, plural: 'certificates' }) as Promise<{ items: Certificate[] }>,
-    (certificate, deleted) => {
-      const { namespace, name } = certificate.metadata!;
-      if (deleted) {
-        clearTimeout(renewalTimers.get(`${namespace!}/${name!}`));
-        renewalTimers.delete(`${namespace!}/${name!}`);
-        // Kyverno's synchronize recreates a generated Certificate that someone deleted.
-        const service = cached<V1Service>('Service').find((svc) => svc.metadata?.namespace === namespace && `${svc.metadata?.name ?? ''}-cert` === name);
-        if (service) queue.add(`generate:${namespace!}/${service.metadata!.name!}`, () => reconcileService(namespace!, service.metadata!.name!, service));
-        return;
-      }
-      queue.add(`issue:${namespace!}/${name!}`, () => reconcileCertificate(namespace!, name!));
-    });
-  watch<ClusterIssuer>('ClusterIssuer', '/apis/cert-manager.io/v1/clusterissuers',
-    () => custom.listClusterCustomObject({ ...CERT_MANAGER, plural: 'clusterissuers' }) as Promise<{ items: ClusterIssuer[] }>,
-    () => {
-      for (const certificate of cached<Certificate>('Certificate')) {
-        const { namespace, name } = certificate.metadata!;
-        queue.add(`issue:${namespace!}/${name!}`, () => reconcileCertificate(namespace!, name!));
-      }
-    });
-  for (const informer of informers) await informer.start();
-  log('platform emulator running: Kyverno policies and cert-manager CA issuer');
-
-  // ---- Kyverno: clone-ca-secret and sync-ca-rotation -----------------------------------------
-  async function reconcileCaCopy(namespace: string): Promise<void> {
-    if (!policies.cloneCaSecret || (PLATFORM.excludedNamespaces as readonly string[]).includes(namespace)) return;
-    const exists = cached<V1Namespace>('Namespace').some((ns) => ns.metadata?.name === namespace && !ns.metadata.deletionTimestamp);
-    if (!exists) return;
-    const root = await core.readNamespacedSecret({ namespace: PLATFORM.caSecretNamespace, name: PLATFORM.caSecretName });
-    const rootCa = root.data?.['ca.crt'];
-    const copy = await readOrUndefined(() => core.readNamespacedSecret({ namespace, name: PLATFORM.caSecretName }));
-    if (!copy) {
-      await core.createNamespacedSecret({ namespace, body: {
-        metadata: { name: PLATFORM.caSecretName, namespace, labels: { ...COPY_LABELS } },
-        type: 'Opaque',
-        data: rootCa ? { 'ca.crt': rootCa } : {},
-      } });
-      log(`kyverno clone-ca-secret: created ${namespace}/${PLATFORM.caSecretName}`);
-      return;
-    }
-    const labelled = Object.entries(COPY_LABELS).every(([key, value]) => copy.metadata?.labels?.[key] === value);
-    if (!policies.syncCaRotation || !labelled || copy.data?.['ca.crt'] === rootCa) return;
-    copy.data = { ...copy.data, ...(rootCa ? { 'ca.crt': rootCa } : {}) };
-    await core.replaceNamespacedSecret({ namespace, name: PLATFORM.caSecretName, body: copy });
-    log(`kyverno sync-ca-rotation: updated ${namespace}/${PLATFORM.caSecretName}`);
-  }
-
-  // ---- Kyverno: generate-service-cert --------------------------------------------------------
-  async function reconcileService(namespace: string, serviceName: string, service: V1Service | undefined): Promise<void> {
-    if (!policies.generateServiceCert) return;
-    const certificateName = `${serviceName}-cert`;
-    const secretName = service?.metadata?.annotations?.[PLATFORM.annotation];
-    const existing = await readOrUndefined(() => custom.getNamespacedCustomObject({ ...CERT_MANAGER, namespace, plural: 'certificates', name: certificateName }) as Promise<Certificate>);
-    const generated = existing?.metadata?.labels?.['generate.kyverno.io/policy-name'] === 'generate-service-cert';
-    if (!secretName) {
-      // synchronize: true: the generated Certificate goes when its trigger no longer matches.
-      if (existing && generated) {
-        await custom.deleteNamespacedCustomObject({ ...CERT_MANAGER, namespace, plural: 'certificates', name: certificateName });
-        log(`kyverno generate-service-cert: deleted ${namespace}/${certificateName}`);
-      }
-      return;
-    }
-    const spec: CertificateSpec = {
-      secretName,
-      issuerRef: { name: PLATFORM.issuerName, kind: 'ClusterIssuer' },
-      dnsNames: [serviceName, `${serviceName}.${namespace}`, `${serviceName}.${namespace}.svc`, `${serviceName}.${namespace}.svc.cluster.local`],
-    };
-    if (!existing) {
-      await custom.createNamespacedCustomObject({ ...CERT_MANAGER, namespace, plural: 'certificates', body: {
-        apiVersion: 'cert-manager.io/v1', kind: 'Certificate',
-        metadata: { name: certificateName, namespace, labels: {
-          'app.kubernetes.io/managed-by': 'kyverno',
-          'generate.kyverno.io/policy-name': 'generate-service-cert',
-          'generate.kyverno.io/rule-name': 'generate-cert',
-          'generate.kyverno.io/trigger-kind': 'Service',
-          'generate.kyverno.io/trigger-namespace': namespace,
-          'generate.kyverno.io/trigger-name': serviceName,
-        } },
-        spec,
-      } });
-      log(`kyverno generate-service-cert: created ${namespace}/${certificateName} for Secret ${secretName}`);
-    } else if (generated && JSON.stringify(pick(existing.spec)) !== JSON.stringify(pick(spec))) {
-      existing.spec = { ...existing.spec, ...spec };
-      await custom.replaceNamespacedCustomObject({ ...CERT_MANAGER, namespace, plural: 'certificates', name: certificateName, body: existing });
-    }
-  }
-
-  // ---- cert-manager: the CA issuer -----------------------------------------------------------
-  async function reconcileCertificate(namespace: string, name: string, force = false): Promise<void> {
-    const certificate = await readOrUndefined(() => custom.getNamespacedCustomObject({ ...CERT_MANAGER, namespace, plural: 'certificates', name }) as Promise<Certificate>);
-    if (!certificate) return;
-    const { spec } = certificate;
-    const issuerProblem = await issuerProblemFor(spec.issuerRef);
-    const secret = await readOrUndefined(() => core.readNamespacedSecret({ namespace, name: spec.secretName }));
-    const reason = force ? 'ManuallyTriggered' : whyIssue(spec, secret);
-    if (!reason) {
-      scheduleRenewal(namespace, name, secret!);
-      if (!isReady(certificate)) await setStatus(certificate, ready(certificate, secret!));
-      return;
-    }
-    const message = reason === 'DoesNotExist' ? 'Issuing certificate as Secret does not exist' : `Issuing certificate as ${reason}`;
-    if (issuerProblem) {
-      await setStatus(certificate, { conditions: [
-        condition(certificate, 'Ready', 'False', reason, message),
-        condition(certificate, 'Issuing', 'True', reason, issuerProblem),
-      ] });
-      return; // retried when the ClusterIssuer changes
-    }
-    if (!hasCondition(certificate, 'Issuing', 'True')) {
-      await setStatus(certificate, { ...certificate.status, conditions: [
-        condition(certificate, 'Ready', secret ? (isReady(certificate) ? 'True' : 'False') : 'False', isReady(certificate) && secret ? 'Ready' : reason, isReady(certificate) && secret ? 'Certificate is up to date and has not expired' : message),
-        condition(certificate, 'Issuing', 'True', reason, message),
-      ] });
-    }
-    const key = `${namespace}/${name}`;
-    if (issuanceDelayMs > 0 && !force) {
-      const delayed = delayedUntil.get(key);
-      if (!delayed) {
-        const timer = setTimeout(() => queue.add(`issue:${key}`, () => reconcileCertificate(namespace, name)), issuanceDelayMs);
-        timer.unref();
-        delayedUntil.set(key, { at: Date.now() + issuanceDelayMs, timer });
-        return;
-      }
-      if (Date.now() < delayed.at) return;
-    }
-    const delayed = delayedUntil.get(key);
-    clearTimeout(delayed?.timer);
-    delayedUntil.delete(key);
-    if (stopped) return;
-    const issued = issue(spec, certificate);
-    const body: V1Secret = {
-      metadata: {
-        name: spec.secretName, namespace,
-        ...(secret?.metadata?.resourceVersion ? { resourceVersion: secret.metadata.resourceVersion } : {}),
-        labels: { ...secret?.metadata?.labels, 'controller.cert-manager.io/fao': 'true' },
-        annotations: {
-          ...secret?.metadata?.annotations,
-          'cert-manager.io/alt-names': (spec.dnsNames ?? []).join(','),
-          'cert-manager.io/certificate-name': name,
-          'cert-manager.io/common-name': spec.commonName ?? '',
-          'cert-manager.io/ip-sans': (spec.ipAddresses ?? []).join(','),
-          'cert-manager.io/issuer-group': spec.issuerRef.group ?? 'cert-manager.io',
-          'cert-manager.io/issuer-kind': spec.issuerRef.kind ?? 'Issuer',
-          'cert-manager.io/issuer-name': spec.issuerRef.name,
-          'cert-manager.io/uri-sans': '',
-        },
-      },
-      type: 'kubernetes.io/tls',
-      data: { 'tls.crt': b64(issued.certPem), 'tls.key': b64(issued.keyPem), 'ca.crt': b64(issued.caPem) },
-    };
-    const written = secret
-      ? await core.replaceNamespacedSecret({ namespace, name: spec.secretName, body })
-      : await core.createNamespacedSecret({ namespace, body });
-    log(`cert-manager: issued ${namespace}/${name} into Secret ${spec.secretName} (serial ${issued.leaf.serialNumber}, ${reason})`);
-    const fresh = await custom.getNamespacedCustomObject({ ...CERT_MANAGER, namespace, plural: 'certificates', name }) as Certificate;
-    await setStatus(fresh, { ...ready(fresh, written), revision: (fresh.status?.revision ?? 0) + 1 });
-    scheduleRenewal(namespace, name, written);
-  }
-
-  function issue(spec: CertificateSpec, certificate: Certificate) {
-    const durationMs = spec.duration ? parseGoDuration(spec.duration) : 90 * DAY_MS;
-    const algorithm = keyAlgorithmOf(spec.privateKey);
-    const notBefore = new Date(Math.floor(Date.now() / 1000) * 1000);
-    // cert-manager writes PKCS#1 for RSA and SEC1 for ECDSA by default, PKCS#8 when asked
-    // (and always for Ed25519); a new key on every issuance (rotationPolicy Always).
-    const keyEncoding = spec.privateKey?.encoding === 'PKCS8' || algorithm === 'ed25519' ? 'pkcs8' : algorithm.startsWith('rsa') ? 'pkcs1' : 'sec1';
-    return ca.issue({
-      dnsNames: spec.dnsNames ?? [],
-      ipAddresses: spec.ipAddresses ?? [],
-      commonName: spec.commonName ?? spec.dnsNames?.[0] ?? certificate.metadata!.name!,
-      keyAlgorithm: algorithm,
-      keyEncoding,
-      notBefore,
-      notAfter: new Date(notBefore.getTime() + durationMs),
-    });
-  }
-
-  function whyIssue(spec: CertificateSpec, secret: V1Secret | undefined): string | undefined {
-    const certPem = secret?.data?.['tls.crt'];
-    if (!secret || !certPem || !secret.data?.['tls.key']) return 'DoesNotExist';
-    let leaf: X509Certificate;
-    try {
-      leaf = new X509Certificate(Buffer.from(certPem, 'base64'));
-    } catch {
-      return 'InvalidCertificate';
-    }
-    const names = leaf.subjectAltName?.split(', ').filter((entry) => entry.startsWith('DNS:')).map((entry) => entry.slice(4)) ?? [];
-    if (JSON.stringify([...names].sort()) !== JSON.stringify([...(spec.dnsNames ?? [])].sort())) return 'SecretMismatch';
-    if (secret.metadata?.annotations?.['cert-manager.io/issuer-name'] !== spec.issuerRef.name) return 'IncorrectIssuer';
-    if (Date.now() >= renewalTimeOf(spec, leaf).getTime()) return 'Renewing';
-    return undefined;
-  }
-
-  function renewalTimeOf(spec: CertificateSpec, leaf: X509Certificate): Date {
-    const notBefore = new Date(leaf.validFrom).getTime();
-    const notAfter = new Date(leaf.validTo).getTime();
-    // cert-manager renews at 2/3 of the lifetime unless renewBefore says otherwise.
-    const renewBefore = spec.renewBefore ? parseGoDuration(spec.renewBefore) : (notAfter - notBefore) / 3;
-    return new Date(notAfter - renewBefore);
-  }
-
-  function scheduleRenewal(namespace: string, name: string, secret: V1Secret): void {
-    const key = `${namespace}/${name}`;
-    clearTimeout(renewalTimers.get(key));
-    const certificate = cached<Certificate>('Certificate').find((c) => c.metadata?.namespace === namespace && c.metadata.name === name);
-    const certPem = secret.data?.['tls.crt'];
-    if (!certificate || !certPem || stopped) return;
-    const at = renewalTimeOf(certificate.spec, new X509Certificate(Buffer.from(certPem, 'base64')));
-    const timer = setTimeout(() => queue.add(`issue:${key}`, () => reconcileCertificate(namespace, name)), Math.min(Math.max(0, at.getTime() - Date.now()), 2 ** 31 - 1));
-    timer.unref();
-    renewalTimers.set(key, timer);
-  }
-
-  function ready(certificate: Certificate, secret: V1Secret): NonNullable<Certificate['status']> {
-    const leaf = new X509Certificate(Buffer.from(secret.data!['tls.crt']!, 'base64'));
-    return {
-      ...certificate.status,
-      conditions: [condition(certificate, 'Ready', 'True', 'Ready', 'Certificate is up to date and has not expired')],
-      notBefore: new Date(leaf.validFrom).toISOString(),
-      notAfter: new Date(leaf.validTo).toISOString(),
-      renewalTime: renewalTimeOf(certificate.spec, leaf).toISOString(),
-    };
-  }
-
-  async function setStatus(certificate: Certificate, status: NonNullable<Certificate['status']>): Promise<void> {
-    const { namespace, name } = certificate.metadata!;
-    await custom.replaceNamespacedCustomObjectStatus({ ...CERT_MANAGER, namespace: namespace!, plural: 'certificates', name: name!, body: { ...certificate, status } });
-  }
-
-  async function issuerProblemFor(ref: CertificateSpec['issuerRef']): Promise<string | undefined> {
-    if (ref.kind !== 'ClusterIssuer') return `Referenced "${ref.kind ?? 'Issuer'}" not found: the emulator serves ClusterIssuer ${PLATFORM.issuerName} only`;
-    const issuer = await readOrUndefined(() => custom.getClusterCustomObject({ ...CERT_MANAGER, plural: 'clusterissuers', name: ref.name }) as Promise<ClusterIssuer>);
-    if (!issuer) return `Referenced "ClusterIssuer" not found: clusterissuer.cert-manager.io "${ref.name}" not found`;
-    if (!hasCondition(issuer, 'Ready', 'True')) return 'Referenced issuer does not have a Ready status condition';
-    return undefined;
-  }
-
-  // ---- the platform CA and its issuer --------------------------------------------------------
-  async function writeRootCaSecret(): Promise<void> {
-    const data = { 'tls.crt': b64(ca.certPem), 'tls.key': b64(ca.keyPem), 'ca.crt': b64(ca.certPem) };
+  /**
+   * The root CA Secret: with its key ('ready'), or with an empty `tls.key` so that the CA issuer
+   * cannot load it ('broken'; a kubernetes.io/tls Secret must have the key, empty or not).
+   */
+  async function writeRootCaSecret(withKey: boolean): Promise<void> {
     const existing = await readOrUndefined(() => core.readNamespacedSecret({ namespace: PLATFORM.caSecretNamespace, name: PLATFORM.caSecretName }));
+    if (!ca && withKey && existing?.data?.['tls.key']) return; // another handle made it: leave it
+    if (!ca && withKey) throw new Error(`${PLATFORM.caSecretNamespace}/${PLATFORM.caSecretName} has no tls.key and this handle does not hold the CA key: call rotateCA() instead`);
+    const data: Record<string, string> = { 'tls.crt': b64(caPem), 'ca.crt': b64(caPem), 'tls.key': withKey ? b64(ca!.keyPem) : '' };
     if (existing) {
       await core.replaceNamespacedSecret({ namespace: PLATFORM.caSecretNamespace, name: PLATFORM.caSecretName, body: { ...existing, data } });
     } else {
@@ -409,100 +335,171 @@ export async function startPlatform(kubeConfig: KubeConfig, options: PlatformOpt
     }
   }
 
-  async function setIssuer(state: 'ready' | 'missing' | 'broken'): Promise<void> {
-    const existing = await readOrUndefined(() => custom.getClusterCustomObject({ ...CERT_MANAGER, plural: 'clusterissuers', name: PLATFORM.issuerName }) as Promise<ClusterIssuer>);
+  /** Writes the issuer's objects for a state without waiting for cert-manager. */
+  async function writeIssuer(state: IssuerState): Promise<void> {
     if (state === 'missing') {
-      if (existing) await custom.deleteClusterCustomObject({ ...CERT_MANAGER, plural: 'clusterissuers', name: PLATFORM.issuerName });
+      await ignoreNotFound(custom.deleteClusterCustomObject({ ...CERT_MANAGER, plural: 'clusterissuers', name: PLATFORM.issuerName }));
       return;
     }
-    const issuer = existing ?? await custom.createClusterCustomObject({ ...CERT_MANAGER, plural: 'clusterissuers', body: {
-      apiVersion: 'cert-manager.io/v1', kind: 'ClusterIssuer',
-      metadata: { name: PLATFORM.issuerName },
-      spec: { ca: { secretName: PLATFORM.caSecretName } },
-    } }) as ClusterIssuer;
-    const status = state === 'ready'
-      ? condition(issuer, 'Ready', 'True', 'KeyPairVerified', 'Signing CA verified')
-      : condition(issuer, 'Ready', 'False', 'ErrGetKeyPair', `Error getting keypair for CA issuer: secrets "${PLATFORM.caSecretName}" is forbidden`);
-    await custom.replaceClusterCustomObjectStatus({ ...CERT_MANAGER, plural: 'clusterissuers', name: PLATFORM.issuerName, body: { ...issuer, status: { conditions: [status] } } });
+    if (state === 'broken') {
+      // Keep the CA certificate: only its key goes, so the CA issuer's setup fails (ErrGetKeyPair).
+      const existing = await core.readNamespacedSecret({ namespace: PLATFORM.caSecretNamespace, name: PLATFORM.caSecretName }).catch(() => undefined);
+      if (existing?.data?.['tls.key'] && !ca) {
+        ca = CertificateAuthority.fromPem(Buffer.from(existing.data['tls.crt']!, 'base64').toString(), Buffer.from(existing.data['tls.key'], 'base64').toString());
+      }
+    }
+    await writeRootCaSecret(state === 'ready');
+    if (!(await readIssuer())) {
+      await ignoreConflict(custom.createClusterCustomObject({ ...CERT_MANAGER, plural: 'clusterissuers', body: {
+        apiVersion: 'cert-manager.io/v1', kind: 'ClusterIssuer',
+        metadata: { name: PLATFORM.issuerName },
+        spec: { ca: { secretName: PLATFORM.caSecretName } },
+      } }));
+    }
+  }
+
+  async function setIssuer(state: IssuerState): Promise<void> {
+    await writeIssuer(state);
+    await poll(`ClusterIssuer ${PLATFORM.issuerName} ${state}`, timeoutMs, async () => {
+      const issuer = await readIssuer();
+      if (state === 'missing') return !issuer;
+      return conditionOf(issuer, 'Ready') === (state === 'ready' ? 'True' : 'False');
+    });
+  }
+
+  async function setPolicies(policies: PlatformPolicies): Promise<void> {
+    const documents = loadAllYaml(await fs.readFile(path.join(manifestsDir, 'kyverno-policies.yaml'), 'utf8')) as WithConditions[];
+    for (const [option, name] of Object.entries(PLATFORM_POLICIES) as Array<[keyof PlatformPolicies, string]>) {
+      const wanted = policies[option];
+      if (wanted === undefined) continue;
+      if (wanted) {
+        const policy = documents.find((document) => document?.kind === 'ClusterPolicy' && document.metadata?.name === name);
+        if (!policy) throw new Error(`${path.join(manifestsDir, 'kyverno-policies.yaml')} has no ClusterPolicy ${name}`);
+        await ignoreConflict(custom.createClusterCustomObject({ ...KYVERNO, plural: 'clusterpolicies', body: policy }));
+        await poll(`ClusterPolicy ${name} Ready`, timeoutMs, async () => conditionOf(await readOrUndefined(() => custom.getClusterCustomObject({ ...KYVERNO, plural: 'clusterpolicies', name }) as Promise<WithConditions>), 'Ready') === 'True');
+      } else {
+        await ignoreNotFound(custom.deleteClusterCustomObject({ ...KYVERNO, plural: 'clusterpolicies', name }));
+        await poll(`ClusterPolicy ${name} deleted`, timeoutMs, async () => !(await readOrUndefined(() => custom.getClusterCustomObject({ ...KYVERNO, plural: 'clusterpolicies', name }))));
+      }
+    }
+  }
+
+  async function renew(namespace: string, name: string): Promise<string> {
+    const issuing = (certificate: Certificate) => certificate.status?.conditions?.some((c) => c.type === 'Issuing' && c.status === 'True') ?? false;
+    // cmctl refuses a Certificate that is being issued; wait for that issuance to end instead.
+    let certificate = await poll(`Certificate ${namespace}/${name} not issuing`, timeoutMs, async () => {
+      const current = await readCertificate(namespace, name);
+      return issuing(current) ? undefined : current;
+    });
+    const before = serialOf(await readOrUndefined(() => core.readNamespacedSecret({ namespace, name: certificate.spec.secretName })));
+    for (;;) {
+      const conditions = (certificate.status?.conditions ?? []).filter((c) => c.type !== 'Issuing');
+      conditions.push({
+        type: 'Issuing', status: 'True', reason: 'ManuallyTriggered', message: 'Certificate re-issuance manually triggered',
+        lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+        ...(certificate.metadata?.generation ? { observedGeneration: certificate.metadata.generation } : {}),
+      });
+      try {
+        await custom.replaceNamespacedCustomObjectStatus({ ...CERT_MANAGER, namespace, plural: 'certificates', name, body: { ...certificate, status: { ...certificate.status, conditions } } });
+        break;
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== 409) throw error;
+        certificate = await readCertificate(namespace, name); // changed meanwhile: again, on the new version
+      }
+    }
+    return poll(`renewal of Certificate ${namespace}/${name}`, timeoutMs, async () => {
+      const secret = await readOrUndefined(() => core.readNamespacedSecret({ namespace, name: certificate.spec.secretName }));
+      const serial = serialOf(secret);
+      if (!serial || serial === before) return undefined;
+      return issuing(await readCertificate(namespace, name)) ? undefined : serial;
+    });
+  }
+
+  async function rotateCA(): Promise<void> {
+    ca = CertificateAuthority.create({ commonName: rootCaName(), keyAlgorithm: options.caKeyAlgorithm ?? 'ecdsa-p256' });
+    caPem = ca.certPem;
+    caHistory.push(caPem);
+    await writeRootCaSecret(true);
   }
 
   return {
     get caPem() {
-      return ca.certPem;
+      return caPem;
     },
     get caHistory() {
       return [...caHistory];
     },
-    async renew(namespace, name) {
-      await queue.idle();
-      await reconcileCertificate(namespace, name, true);
-      const certificate = await custom.getNamespacedCustomObject({ ...CERT_MANAGER, namespace, plural: 'certificates', name }) as Certificate;
-      const secret = await core.readNamespacedSecret({ namespace, name: certificate.spec.secretName });
-      return new X509Certificate(Buffer.from(secret.data!['tls.crt']!, 'base64')).serialNumber;
-    },
-    async rotateCA() {
-      ca = CertificateAuthority.create({ commonName: `cpaas platform root CA ${caHistory.length + 1}`, keyAlgorithm: options.caKeyAlgorithm ?? 'ecdsa-p256' });
-      caHistory.push(ca.certPem);
-      await writeRootCaSecret();
-      log('platform: rotated the root CA');
-    },
-    setIssuanceDelay(ms) {
-      issuanceDelayMs = ms;
-      if (ms > 0) return;
-      // Issue at once what was waiting for the old delay.
-      for (const [key, { timer }] of delayedUntil) {
-        clearTimeout(timer);
-        delayedUntil.delete(key);
-        const [namespace, name] = key.split('/') as [string, string];
-        queue.add(`issue:${key}`, () => reconcileCertificate(namespace, name));
-      }
-    },
+    renew,
+    rotateCA,
     setIssuer,
-    async settled() {
-      await new Promise((resolve) => setTimeout(resolve, 50)); // let watch events arrive
-      await queue.idle();
-    },
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      queue.stop();
-      for (const timer of renewalTimers.values()) clearTimeout(timer);
-      for (const { timer } of delayedUntil.values()) clearTimeout(timer);
-      await Promise.allSettled(informers.map((informer) => informer.stop()));
-    },
+    setPolicies,
+    writeIssuer,
   };
 }
 
-function keyAlgorithmOf(privateKey: CertificateSpec['privateKey']): KeyAlgorithm {
-  switch (privateKey?.algorithm ?? 'RSA') {
-    case 'ECDSA':
-      return privateKey?.size === 384 ? 'ecdsa-p384' : 'ecdsa-p256';
-    case 'Ed25519':
-      return 'ed25519';
-    default:
-      return privateKey?.size === 4096 ? 'rsa-4096' : privateKey?.size === 3072 ? 'rsa-3072' : 'rsa-2048';
+function rootCaName(): string {
+  // Unique: a trust store may hold several platform CAs during a rollover.
+  return `cpaas platform root CA ${randomBytes(4).toString('hex')}`;
+}
+
+/** @serving-cert/core's copy of deploy/platform (made by its build). */
+function shippedManifestsDir(): string {
+  const corePackage = createRequire(import.meta.url).resolve('@serving-cert/core/package.json');
+  const dir = path.join(path.dirname(corePackage), 'deploy', 'platform');
+  if (!existsSync(path.join(dir, 'kyverno-policies.yaml'))) {
+    throw new Error(`${dir} has no kyverno-policies.yaml: build @serving-cert/core (npm run build), which copies deploy/ into it, or pass manifestsDir`);
+  }
+  return dir;
+}
+
+/** Kyverno's /health/readiness over TLS, verified with the CA Kyverno made for its webhooks. */
+async function kyvernoReady(core: CoreV1Api, port: number): Promise<boolean> {
+  const caSecret = await readOrUndefined(() => core.readNamespacedSecret({ namespace: 'kyverno', name: 'kyverno-svc.kyverno.svc.kyverno-tls-ca' })).catch(() => undefined);
+  const caData = caSecret?.data?.['tls.crt'] ?? caSecret?.data?.['ca.crt'];
+  if (!caData) return false;
+  return new Promise((resolve) => {
+    https.get(`https://127.0.0.1:${port}/health/readiness`, { ca: Buffer.from(caData, 'base64').toString(), timeout: 2_000, agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    }).on('error', () => resolve(false)).on('timeout', function (this: ClientRequest) {
+      this.destroy();
+    });
+  });
+}
+
+function conditionOf(object: WithConditions | undefined, type: string): string | undefined {
+  return object?.status?.conditions?.find((c) => c.type === type)?.status;
+}
+
+async function poll<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined | false>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${lastError ? `: ${describe(lastError)}` : ''}`);
+}
+
+async function createAll(kubeConfig: KubeConfig, objects: KubernetesObject[]): Promise<void> {
+  const api = KubernetesObjectApi.makeApiClient(kubeConfig);
+  for (const object of objects) {
+    if (!object?.kind) continue;
+    await ignoreConflict(api.create(object));
   }
 }
 
-function pick(spec: CertificateSpec) {
-  return { secretName: spec.secretName, issuerRef: spec.issuerRef, dnsNames: spec.dnsNames };
-}
-
-function condition(object: KubernetesObject & { status?: { conditions?: Condition[] } }, type: string, status: Condition['status'], reason: string, message: string): Condition {
-  const previous = object.status?.conditions?.find((c) => c.type === type);
-  return {
-    type, status, reason, message,
-    lastTransitionTime: previous?.status === status && previous.lastTransitionTime ? previous.lastTransitionTime : new Date().toISOString(),
-    ...(object.metadata?.generation ? { observedGeneration: object.metadata.generation } : {}),
-  };
-}
-
-function hasCondition(object: { status?: { conditions?: Condition[] } }, type: string, status: Condition['status']): boolean {
-  return object.status?.conditions?.some((c) => c.type === type && c.status === status) ?? false;
-}
-
-function isReady(certificate: Certificate): boolean {
-  return hasCondition(certificate, 'Ready', 'True');
+function installDirCleanup(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const dir of temporaryDirs) rmSync(dir, { recursive: true, force: true });
+  });
 }
 
 function b64(text: string): string {
@@ -523,35 +520,46 @@ async function readOrUndefined<T>(read: () => Promise<T>): Promise<T | undefined
   }
 }
 
-async function ensureNamespace(core: CoreV1Api, name: string): Promise<void> {
+async function ignoreNotFound(request: Promise<unknown>): Promise<void> {
   try {
-    await core.createNamespace({ body: { metadata: { name } } });
+    await request;
+  } catch (error) {
+    if ((error as { code?: unknown } | null)?.code !== 404) throw error;
+  }
+}
+
+async function ignoreConflict(request: Promise<unknown>): Promise<void> {
+  try {
+    await request;
   } catch (error) {
     if ((error as { code?: unknown } | null)?.code !== 409) throw error;
   }
 }
 
+async function ensureNamespace(core: CoreV1Api, name: string): Promise<void> {
+  await ignoreConflict(core.createNamespace({ body: { metadata: { name } } }));
+}
+
 /** Creates CRDs from files (or leaves existing ones) and waits until each is Established. */
 export async function installCrds(kubeConfig: KubeConfig, crdDir: string, files: readonly string[]): Promise<void> {
   const api = kubeConfig.makeApiClient(ApiextensionsV1Api);
-  const names: string[] = [];
+  const crds: V1CustomResourceDefinition[] = [];
   for (const file of files) {
     for (const document of loadAllYaml(await fs.readFile(path.join(crdDir, file), 'utf8')) as V1CustomResourceDefinition[]) {
-      if (document?.kind !== 'CustomResourceDefinition') continue;
-      names.push(document.metadata!.name!);
-      try {
-        await api.createCustomResourceDefinition({ body: document });
-      } catch (error) {
-        if ((error as { code?: unknown } | null)?.code !== 409) throw error;
-      }
+      if (document?.kind === 'CustomResourceDefinition') crds.push(document);
     }
   }
-  const deadline = Date.now() + 30_000;
-  for (const name of names) {
+  // Two at a time: the API server compiles each schema, and the machine has 2 cores.
+  const pending = [...crds];
+  await Promise.all([0, 1].map(async () => {
+    for (let crd = pending.shift(); crd; crd = pending.shift()) await ignoreConflict(api.createCustomResourceDefinition({ body: crd }));
+  }));
+  const deadline = Date.now() + 60_000;
+  for (const { metadata } of crds) {
     for (;;) {
-      const crd = await api.readCustomResourceDefinition({ name });
+      const crd = await api.readCustomResourceDefinition({ name: metadata!.name! });
       if (crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;
-      if (Date.now() > deadline) throw new Error(`CRD ${name} was not Established after 30 s`);
+      if (Date.now() > deadline) throw new Error(`CRD ${metadata!.name!} was not Established after 60 s`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
