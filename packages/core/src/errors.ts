@@ -38,7 +38,13 @@ export type ServingCertErrorCode =
   /** Another failure of the Kubernetes API or the connection to it. */
   | 'E_API'
   /** A peer's certificate does not name who it should be (mTLS). */
-  | 'E_PEER_IDENTITY';
+  | 'E_PEER_IDENTITY'
+  /**
+   * A bug in serving-cert (or in something it calls), not a problem of the material: the
+   * message names the exception and the log has its stack. Waiting cannot cure it, so a start
+   * fails at once; please report it.
+   */
+  | 'E_INTERNAL';
 
 /**
  * The error serving-cert throws, rejects with and emits. `details` never holds key material.

@@ -3,7 +3,7 @@ import { silentLogger } from '../logger.js';
 import { filesSource } from '../sources/filesSource.js';
 import { isServingCertError, type ServingCertErrorCode } from '../errors.js';
 import { DEFAULT_CLOCK_SKEW_MS, DEFAULT_MAX_BYTES, validateServingBundle, type Problem } from '../x509/validateBundle.js';
-import { certInfoOf, type CertInfo } from '../x509/certInfo.js';
+import { certInfoOf, describeName, type CertInfo } from '../x509/certInfo.js';
 
 /** One check of the validation gate, as `serving-cert inspect` reports it. */
 export interface CheckResult {
@@ -77,7 +77,7 @@ export function formatInspect(report: InspectReport): string {
   const lines = [`serving-cert inspect ${report.dir}`];
   const cert = report.certificate;
   if (cert) {
-    lines.push(`  subject      ${cert.subject}`, `  issuer       ${cert.issuer}`, `  serial       ${cert.serialNumber}`,
+    lines.push(`  subject      ${describeName(cert.subject)}`, `  issuer       ${describeName(cert.issuer, 'issuer')}`, `  serial       ${cert.serialNumber}`,
       `  DNS names    ${cert.dnsNames.join(', ') || '(none)'}`, `  not before   ${cert.notBefore.toISOString()}`,
       `  not after    ${cert.notAfter.toISOString()}`, `  sha256       ${cert.fingerprint256}`);
   }

@@ -3,7 +3,7 @@ import * as tls from 'node:tls';
 import { ServingCertError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { MaterialSource } from '../sources/source.js';
-import type { CertInfo } from '../x509/certInfo.js';
+import { describeName, type CertInfo } from '../x509/certInfo.js';
 import {
   validateCaBundle,
   validateServingBundle,
@@ -95,7 +95,7 @@ const PROGRESS_INTERVAL_MS = 10_000;
 /** After this long, and as often again, a waiting start also says why, from what the environment shows. */
 const DIAGNOSIS_INTERVAL_MS = 30_000;
 /** Refusals that waiting cannot cure: a start fails at once on them. */
-const FATAL_AT_START = new Set(['E_FORBIDDEN', 'E_CONFIG']);
+const FATAL_AT_START = new Set(['E_FORBIDDEN', 'E_CONFIG', 'E_INTERNAL']);
 
 /** TLS settings a server was made with, which setSecureContext would otherwise reset. */
 const KEPT_SERVER_SETTINGS = [
@@ -385,7 +385,7 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
   #trustChanged(): void {
     this.#schedulePrune();
     if (!this.#current) return; // listeners hear of trust only once there is a handle
-    this.#options.logger.info('trusted CAs changed', { cas: this.#trust.state.cas.map((ca) => ca.subject) });
+    this.#options.logger.info('trusted CAs changed', { cas: this.#trust.state.cas.map((ca) => describeName(ca.subject)) });
     this.emit('trust', this.#trust.state);
   }
 
@@ -447,6 +447,11 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
 
   #refuse(input: string, error: ServingCertError): void {
     this.#pendingReasons.set(input, error.message);
+    if (error.code === 'E_INTERNAL') {
+      // Our own bug, not the material's: the stack is what a maintainer needs (never key
+      // material: an exception's message and stack hold none of the bytes we read).
+      this.#options.logger.error(error.message, { code: error.code, stack: (error.cause as Error | undefined)?.stack });
+    }
     if (!this.#current) {
       // During the start, refusals are reasons to wait, not events; but no wait cures a denial.
       if (FATAL_AT_START.has(error.code)) this.#fatalAtStart ??= error;
@@ -476,9 +481,24 @@ function sameBytes(files: Readonly<Record<string, Buffer | undefined>>, bundle: 
 }
 
 
-function asServingCertError(error: unknown, description: string): ServingCertError {
+/**
+ * Names what a refresh threw. OpenSSL's refusals of the material (its errors carry an
+ * `ERR_OSSL_*` code or a `library`) are E_PARSE; a failed system call is E_IO; anything else
+ * (a TypeError, a RangeError) is a bug of ours and must never read as bad material: E_INTERNAL.
+ */
+export function asServingCertError(error: unknown, description: string): ServingCertError {
   if (error instanceof ServingCertError) return error;
-  const code = (error as { code?: unknown } | null)?.code;
-  return new ServingCertError('E_PARSE', `${description}: OpenSSL refused the material (${typeof code === 'string' ? code : String(error)})`,
+  const fields = (typeof error === 'object' && error !== null ? error : {}) as { code?: unknown; library?: unknown; syscall?: unknown };
+  const code = typeof fields.code === 'string' ? fields.code : undefined;
+  if (code?.startsWith('ERR_OSSL') || code?.startsWith('ERR_SSL') || typeof fields.library === 'string') {
+    return new ServingCertError('E_PARSE', `${description}: OpenSSL refused the material (${code ?? String(error)})`,
+      { cause: error, details: { source: description } });
+  }
+  if (typeof fields.syscall === 'string') {
+    return new ServingCertError('E_IO', `${description}: ${String(error)}`, { cause: error, details: { source: description } });
+  }
+  return new ServingCertError('E_INTERNAL',
+    `${description}: an internal error in serving-cert, not a problem of the certificate (${String(error)}); ` +
+    `please report it with the stack from the log`,
     { cause: error, details: { source: description } });
 }

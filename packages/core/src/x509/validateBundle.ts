@@ -1,6 +1,6 @@
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { ServingCertError, type ServingCertErrorCode } from '../errors.js';
-import { certInfoOf, certDate, type CertInfo } from './certInfo.js';
+import { certInfoOf, certDate, describeName, distinguishedName, type CertInfo } from './certInfo.js';
 import { splitPem } from './pem.js';
 
 /** Raw bytes by file name or Secret key (`tls.crt`, `tls.key`, `ca.crt`), not yet trusted. */
@@ -251,7 +251,7 @@ function signedBy(child: X509Certificate, issuer: X509Certificate): boolean {
 }
 
 function subjectOf(cert: X509Certificate, field: 'subject' | 'issuer' = 'subject'): string {
-  return cert[field].replace(/\n/g, ', ');
+  return describeName(distinguishedName(cert, field), field);
 }
 
 function errorText(cause: unknown): string {

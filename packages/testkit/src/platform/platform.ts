@@ -84,6 +84,7 @@ interface CertificateSpec {
   renewBefore?: string;
   issuerRef: { name: string; kind?: string; group?: string };
   privateKey?: { algorithm?: 'RSA' | 'ECDSA' | 'Ed25519'; size?: number; encoding?: 'PKCS1' | 'PKCS8' };
+  usages?: string[];
 }
 interface Condition { type: string; status: 'True' | 'False' | 'Unknown'; reason: string; message: string; lastTransitionTime?: string; observedGeneration?: number }
 interface Certificate extends KubernetesObject {
@@ -288,7 +289,7 @@ export async function startPlatform(kubeConfig: KubeConfig, options: PlatformOpt
     clearTimeout(delayed?.timer);
     delayedUntil.delete(key);
     if (stopped) return;
-    const issued = issue(spec, certificate);
+    const issued = issue(spec);
     const body: V1Secret = {
       metadata: {
         name: spec.secretName, namespace,
@@ -318,7 +319,7 @@ export async function startPlatform(kubeConfig: KubeConfig, options: PlatformOpt
     scheduleRenewal(namespace, name, written);
   }
 
-  function issue(spec: CertificateSpec, certificate: Certificate) {
+  function issue(spec: CertificateSpec) {
     const durationMs = spec.duration ? parseGoDuration(spec.duration) : 90 * DAY_MS;
     const algorithm = keyAlgorithmOf(spec.privateKey);
     const notBefore = new Date(Math.floor(Date.now() / 1000) * 1000);
@@ -328,7 +329,10 @@ export async function startPlatform(kubeConfig: KubeConfig, options: PlatformOpt
     return ca.issue({
       dnsNames: spec.dnsNames ?? [],
       ipAddresses: spec.ipAddresses ?? [],
-      commonName: spec.commonName ?? spec.dnsNames?.[0] ?? certificate.metadata!.name!,
+      // As the real controller: no commonName in the spec means an empty subject, and no
+      // usages means no extendedKeyUsage extension (keyUsage digitalSignature, keyEncipherment).
+      ...(spec.commonName ? { commonName: spec.commonName } : {}),
+      extendedKeyUsage: extendedKeyUsagesOf(spec.usages),
       keyAlgorithm: algorithm,
       keyEncoding,
       notBefore,
@@ -471,6 +475,14 @@ export async function startPlatform(kubeConfig: KubeConfig, options: PlatformOpt
       await Promise.allSettled(informers.map((informer) => informer.stop()));
     },
   };
+}
+
+/** cert-manager's `usages` that become extendedKeyUsage; the others are keyUsage bits. */
+function extendedKeyUsagesOf(usages: string[] | undefined): Array<'serverAuth' | 'clientAuth'> {
+  const extended: Array<'serverAuth' | 'clientAuth'> = [];
+  if (usages?.includes('server auth')) extended.push('serverAuth');
+  if (usages?.includes('client auth')) extended.push('clientAuth');
+  return extended;
 }
 
 function keyAlgorithmOf(privateKey: CertificateSpec['privateKey']): KeyAlgorithm {
