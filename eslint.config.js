@@ -1,6 +1,7 @@
 // Type-aware linting for every workspace; each package runs `eslint .` from its own folder.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { coreLayering } from './eslint.layering.js';
 
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', '**/*.mjs', '**/*.js', '**/vitest.config.ts'] },
@@ -17,6 +18,7 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  ...coreLayering(),
   {
     // Fastify's convention: plugins, hooks and handlers are async functions, awaiting or not.
     files: ['packages/fastify-adapter/**/*.ts'],

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isServingCertError, type ServingCertError } from '../src/errors.js';
-import { LiveServingCert, type LiveServingCertOptions } from '../src/live/servingCert.js';
+import { LiveServingCert, type LiveServingCertOptions } from '../src/live/liveServingCert.js';
 import type { Logger } from '../src/logger.js';
 import { CertificateAuthority } from '../src/pki/index.js';
 import type { MaterialSource, SourceRead } from '../src/sources/source.js';

@@ -2,10 +2,10 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LiveServingCert } from '../src/live/servingCert.js';
+import { LiveServingCert } from '../src/live/liveServingCert.js';
 import type { Logger } from '../src/logger.js';
 import { CertificateAuthority } from '../src/pki/index.js';
-import { filesSource } from '../src/sources/filesSource.js';
+import { filesSource } from '../src/sources/files/filesSource.js';
 
 const dirs: string[] = [];
 afterEach(async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CertificateAuthority, generatePrivateKey, privateKeyToPem, type KeyAlgorithm, type KeyEncoding } from '../src/pki/index.js';
-import { validateCaBundle, validateServingBundle, type RawFiles } from '../src/x509/validateBundle.js';
+import type { RawFiles } from '../src/sources/source.js';
+import { validateCaBundle, validateServingBundle } from '../src/x509/validateBundle.js';
 import { isServingCertError } from '../src/errors.js';
 
 const names = ['web', 'web.shop', 'web.shop.svc', 'web.shop.svc.cluster.local'];

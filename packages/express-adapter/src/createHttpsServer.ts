@@ -1,7 +1,7 @@
 import * as https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { authorizePeer, peerIdentity, type PeerAuthorizer, type PeerIdentity, type ServingCert } from '@serving-cert/core';
+import { admitCaller, type PeerAuthorizer, type PeerIdentity, type ServingCert } from '@serving-cert/core';
 
 /** Options of {@link createHttpsServer}. */
 export interface HttpsServerOptions {
@@ -42,19 +42,13 @@ export function createHttpsServer(app: RequestListener, cert: ServingCert, optio
   const { authorizer } = options;
   const requestClientCert = options.requestClientCert ?? authorizer !== undefined;
   const server = https.createServer({ ...options.server, ...cert.serverOptions({ requestClientCert }) }, (req, res) => {
-    const socket = req.socket as TLSSocket;
-    if (authorizer) {
-      const decision = authorizePeer(socket, authorizer);
-      if (!decision.allowed) {
-        res.writeHead(403, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: 'Forbidden', reason: decision.reason }));
-        return;
-      }
-      req.peer = decision.peer;
-    } else if (requestClientCert) {
-      const peer = peerIdentity(socket);
-      if (peer) req.peer = peer;
+    const admission = admitCaller(req.socket as TLSSocket, authorizer);
+    if (!admission.admitted) {
+      res.writeHead(admission.status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: 'Forbidden', reason: admission.reason }));
+      return;
     }
+    if (admission.peer) req.peer = admission.peer;
     app(req, res);
   });
   const detach = cert.attach(server);

@@ -1,7 +1,11 @@
 import { AuthorizationV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { apiMessageOf, statusOf } from '../kube/apiErrors.js';
-import { SERVING_CERT_ANNOTATION } from '../kube/annotateService.js';
 import type { ClusterAccess } from '../kube/clusterAccess.js';
+import { certManager, conditionOf, describeCondition } from '../kube/conditions.js';
+import { certificateNameOf, defaultSecretNameOf, PLATFORM } from '../options/platformNames.js';
+
+const SERVING_CERT_ANNOTATION = PLATFORM.annotation;
+const ISSUER = PLATFORM.issuerName;
 
 /** One thing serving-cert depends on, checked. */
 export interface DoctorCheck {
@@ -12,10 +16,6 @@ export interface DoctorCheck {
   fix?: string;
 }
 
-interface Condition { type?: string; status?: string; reason?: string; message?: string }
-type WithStatus = { status?: { conditions?: Condition[] } };
-
-const POLICIES = ['clone-ca-secret', 'sync-ca-rotation', 'generate-service-cert'];
 
 /**
  * Checks, for Service `serviceName` in `namespace`, each thing serving-cert depends on: the
@@ -24,14 +24,14 @@ const POLICIES = ['clone-ca-secret', 'sync-ca-rotation', 'generate-service-cert'
  */
 export async function doctor(access: ClusterAccess, target: { serviceName: string; namespace: string; caSecretName?: string }): Promise<DoctorCheck[]> {
   const { serviceName, namespace } = target;
-  const caSecretName = target.caSecretName ?? 'service-root-ca';
+  const caSecretName = target.caSecretName ?? PLATFORM.caSecretName;
   const kc = access.kubeConfig;
   const core = kc.makeApiClient(CoreV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
   const authz = kc.makeApiClient(AuthorizationV1Api);
   const checks: DoctorCheck[] = [];
 
-  let secretName = `${serviceName}-tls`;
+  let secretName = defaultSecretNameOf(serviceName);
   try {
     const service = await core.readNamespacedService({ namespace, name: serviceName });
     const annotated = service.metadata?.annotations?.[SERVING_CERT_ANNOTATION];
@@ -57,14 +57,14 @@ export async function doctor(access: ClusterAccess, target: { serviceName: strin
     ? { check: 'RBAC of the current identity', status: 'pass', detail: 'get/patch its Service, get/list/watch its two Secrets' }
     : { check: 'RBAC of the current identity', status: 'fail', detail: `denied: ${denied.join(', ')}`, fix: 'apply deploy/app-rbac.yaml with your names (`serving-cert manifests app`)' });
 
-  const certificateName = `${serviceName}-cert`;
+  const certificateName = certificateNameOf(serviceName);
+  const certificates = certManager(access);
   try {
-    const certificate = await custom.getNamespacedCustomObject({ group: 'cert-manager.io', version: 'v1', namespace, plural: 'certificates', name: certificateName }) as WithStatus;
-    const ready = certificate.status?.conditions?.find((c) => c.type === 'Ready');
+    const ready = conditionOf(await certificates.certificate(namespace, certificateName), 'Ready');
     checks.push(ready?.status === 'True'
       ? { check: `Certificate ${namespace}/${certificateName}`, status: 'pass', detail: 'Ready' }
       : { check: `Certificate ${namespace}/${certificateName}`, status: 'fail',
-          detail: ready ? `Ready=${ready.status ?? '?'} (${ready.reason ?? '?'}: ${ready.message ?? ''})` : 'no Ready condition',
+          detail: ready ? `Ready=${ready.status ?? '?'} (${describeCondition(ready)})` : 'no Ready condition',
           fix: `kubectl -n ${namespace} describe certificate ${certificateName}` });
   } catch (error) {
     checks.push(unreadable(`Certificate ${namespace}/${certificateName}`, error,
@@ -72,13 +72,12 @@ export async function doctor(access: ClusterAccess, target: { serviceName: strin
   }
 
   try {
-    const issuer = await custom.getClusterCustomObject({ group: 'cert-manager.io', version: 'v1', plural: 'clusterissuers', name: 'cpaas-ca' }) as WithStatus;
-    const ready = issuer.status?.conditions?.find((c) => c.type === 'Ready');
+    const ready = conditionOf(await certificates.clusterIssuer(ISSUER), 'Ready');
     checks.push(ready?.status === 'True'
-      ? { check: 'ClusterIssuer cpaas-ca', status: 'pass', detail: 'Ready' }
-      : { check: 'ClusterIssuer cpaas-ca', status: 'fail', detail: ready ? `${ready.reason ?? '?'}: ${ready.message ?? ''}` : 'no Ready condition', fix: 'kubectl describe clusterissuer cpaas-ca' });
+      ? { check: `ClusterIssuer ${ISSUER}`, status: 'pass', detail: 'Ready' }
+      : { check: `ClusterIssuer ${ISSUER}`, status: 'fail', detail: ready ? describeCondition(ready) : 'no Ready condition', fix: `kubectl describe clusterissuer ${ISSUER}` });
   } catch (error) {
-    checks.push(unreadable('ClusterIssuer cpaas-ca', error, 'install the platform CA issuer (cert-manager ClusterIssuer cpaas-ca)'));
+    checks.push(unreadable(`ClusterIssuer ${ISSUER}`, error, `install the platform CA issuer (cert-manager ClusterIssuer ${ISSUER})`));
   }
 
   try {
@@ -90,7 +89,7 @@ export async function doctor(access: ClusterAccess, target: { serviceName: strin
     checks.push(unreadable(`Secret ${namespace}/${caSecretName}`, error, 'the clone-ca-secret policy copies it into every namespace but kube-system, cpaas-system and cert-manager'));
   }
 
-  for (const policy of POLICIES) {
+  for (const policy of PLATFORM.policies) {
     try {
       await custom.getClusterCustomObject({ group: 'kyverno.io', version: 'v1', plural: 'clusterpolicies', name: policy });
       checks.push({ check: `ClusterPolicy ${policy}`, status: 'pass', detail: 'installed' });

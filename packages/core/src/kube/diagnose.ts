@@ -1,10 +1,7 @@
-import { CustomObjectsApi } from '@kubernetes/client-node';
+import { certificateNameOf, PLATFORM } from '../options/platformNames.js';
 import { apiMessageOf, statusOf } from './apiErrors.js';
 import type { ClusterAccess } from './clusterAccess.js';
-import type { SecretWatcher } from './secretWatcher.js';
-
-interface Condition { type?: string; status?: string; reason?: string; message?: string }
-interface WithConditions { status?: { conditions?: Condition[] }; spec?: { issuerRef?: { name?: string; kind?: string } } }
+import { certManager, conditionOf, describeCondition } from './conditions.js';
 
 /** What {@link diagnoseCertificate} looks at. */
 export interface DiagnosisTarget {
@@ -13,8 +10,8 @@ export interface DiagnosisTarget {
   serviceName: string;
   secretName: string;
   caSecretName: string;
-  /** What the CA watch shows, if one runs (the api source). */
-  caWatcher?: SecretWatcher | undefined;
+  /** Whether service-root-ca exists, when a CA watch knows (the api source); undefined when unknown. */
+  caExists?: (() => Promise<boolean | undefined>) | undefined;
 }
 
 /**
@@ -25,18 +22,18 @@ export interface DiagnosisTarget {
  */
 export async function diagnoseCertificate(target: DiagnosisTarget): Promise<string> {
   const { access, namespace, serviceName, secretName, caSecretName } = target;
-  const custom = access.kubeConfig.makeApiClient(CustomObjectsApi);
+  const api = certManager(access);
   const findings: string[] = [];
-  const certificateName = `${serviceName}-cert`;
-  let issuerName = 'cpaas-ca';
+  const certificateName = certificateNameOf(serviceName);
+  let issuerName: string = PLATFORM.issuerName;
   try {
-    const certificate = await custom.getNamespacedCustomObject({ group: 'cert-manager.io', version: 'v1', namespace, plural: 'certificates', name: certificateName }) as WithConditions;
+    const certificate = await api.certificate(namespace, certificateName);
     issuerName = certificate.spec?.issuerRef?.name ?? issuerName;
-    const ready = certificate.status?.conditions?.find((c) => c.type === 'Ready');
-    const issuing = certificate.status?.conditions?.find((c) => c.type === 'Issuing' && c.status === 'True');
+    const ready = conditionOf(certificate, 'Ready');
+    const issuing = conditionOf(certificate, 'Issuing');
     findings.push(ready
-      ? `Certificate ${namespace}/${certificateName} is Ready=${ready.status ?? '?'} (reason ${ready.reason ?? '?'}: ${ready.message ?? ''})` +
-        (issuing?.message && issuing.message !== ready.message ? `; issuing: ${issuing.message}` : '')
+      ? `Certificate ${namespace}/${certificateName} is Ready=${ready.status ?? '?'} (reason ${describeCondition(ready)})` +
+        (issuing?.status === 'True' && issuing.message && issuing.message !== ready.message ? `; issuing: ${issuing.message}` : '')
       : `Certificate ${namespace}/${certificateName} has no Ready condition yet: cert-manager has not looked at it (is cert-manager running?)`);
   } catch (error) {
     const status = statusOf(error);
@@ -50,18 +47,16 @@ export async function diagnoseCertificate(target: DiagnosisTarget): Promise<stri
     }
   }
   try {
-    const issuer = await custom.getClusterCustomObject({ group: 'cert-manager.io', version: 'v1', plural: 'clusterissuers', name: issuerName }) as WithConditions;
-    const ready = issuer.status?.conditions?.find((c) => c.type === 'Ready');
+    const ready = conditionOf(await api.clusterIssuer(issuerName), 'Ready');
     if (ready?.status !== 'True') {
-      findings.push(`ClusterIssuer ${issuerName} is not ready (${ready ? `reason ${ready.reason ?? '?'}: ${ready.message ?? ''}` : 'no Ready condition'})`);
+      findings.push(`ClusterIssuer ${issuerName} is not ready (${ready ? `reason ${describeCondition(ready)}` : 'no Ready condition'})`);
     }
   } catch (error) {
     const status = statusOf(error);
     if (status === 404) findings.push(`ClusterIssuer ${issuerName} does not exist: cert-manager cannot issue Secret ${secretName}`);
     else if (status !== 403) findings.push(`(cannot read ClusterIssuer ${issuerName}: ${apiMessageOf(error)})`);
   }
-  const caState = await target.caWatcher?.current().catch(() => undefined);
-  if (caState && !caState.exists) {
+  if (await target.caExists?.().catch(() => undefined) === false) {
     findings.push(`there is no Secret ${namespace}/${caSecretName}: the platform's Kyverno policy clone-ca-secret is probably ` +
       'not installed, or this namespace is excluded from it');
   }

@@ -1,23 +1,6 @@
 import type { X509Certificate } from 'node:crypto';
+import type { CertInfo } from '../types.js';
 
-/** The public facts of a certificate, safe to log. */
-export interface CertInfo {
-  /** Hex, as OpenSSL prints it. */
-  serialNumber: string;
-  /** SHA-256 fingerprint, colon-separated hex. */
-  fingerprint256: string;
-  /**
-   * The subject DN as `CN=a, O=b`, or `''` when it is empty, as cert-manager issues this
-   * platform's leaves (the policy sets no commonName). Show it with {@link describeName}.
-   */
-  subject: string;
-  /** The issuer DN, in the same form; `''` when empty. */
-  issuer: string;
-  /** The DNS names of subjectAltName, in order. */
-  dnsNames: string[];
-  notBefore: Date;
-  notAfter: Date;
-}
 
 /** Reads the facts of a parsed certificate. */
 export function certInfoOf(cert: X509Certificate): CertInfo {

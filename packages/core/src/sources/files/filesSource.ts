@@ -2,9 +2,9 @@ import { constants, type FileHandle } from 'node:fs/promises';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
-import { ServingCertError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import type { MaterialSource, SourceRead } from './source.js';
+import { ServingCertError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type { MaterialSource, SourceRead } from '../source.js';
 
 /** Options of {@link filesSource}. */
 export interface FilesSourceOptions {
