@@ -7,6 +7,7 @@ import { LiveServingCert, type LiveServingCertOptions } from '../src/live/liveSe
 import type { Logger } from '../src/logger.js';
 import { CertificateAuthority } from '../src/pki/index.js';
 import type { MaterialSource, SourceRead } from '../src/sources/source.js';
+import { recordingLogger, type LoggedLine } from './recordingLogger.js';
 
 const names = ['web'];
 const ca = CertificateAuthority.create();
@@ -34,9 +35,9 @@ function sourceWithABug(): MaterialSource & { next: SourceRead; changed: () => v
 }
 const notBytes: SourceRead = { present: true, files: { 'tls.crt': 42 as unknown as Buffer, 'tls.key': Buffer.from('x') } };
 
-function recording(): Logger & { errors: Array<{ message: string; fields?: Record<string, unknown> }> } {
-  const errors: Array<{ message: string; fields?: Record<string, unknown> }> = [];
-  return { errors, debug() {}, info() {}, warn() {}, error: (message, fields) => errors.push({ message, ...(fields ? { fields } : {}) }) };
+function recording(): Logger & { readonly errors: LoggedLine[] } {
+  const logger = recordingLogger();
+  return Object.assign(logger, { get errors() { return logger.lines.filter((line) => line.level === 'error'); } });
 }
 
 function options(source: MaterialSource, logger: Logger): LiveServingCertOptions {
@@ -57,7 +58,8 @@ describe('an unexpected exception in the gate', () => {
     expect(isServingCertError(error, 'E_INTERNAL')).toBe(true);
     expect((error as ServingCertError).message).toMatch(/^test source: an internal error in serving-cert, not a problem of the certificate \(RangeError: /);
     expect(logger.errors).toHaveLength(1);
-    expect(String(logger.errors[0]!.fields?.stack)).toContain('RangeError');
+    expect(String(logger.errors[0]!.fields.stack)).toContain('RangeError');
+    expect(logger.errors[0]!.fields.code).toBe('E_INTERNAL');
   }, 20_000);
 
   it('after the start, is an E_INTERNAL error event while the last good certificate keeps serving', async () => {

@@ -59,7 +59,7 @@ export async function ensureServiceAnnotation(
         // client-node 1.x sends JSON-patch unless told otherwise; this body is a merge patch.
         setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
       );
-      logger.info(`annotated Service ${namespace}/${serviceName} with ${SERVING_CERT_ANNOTATION}=${secretName}`);
+      logger.info({ namespace, service: serviceName, secretName }, `annotated Service ${namespace}/${serviceName} with ${SERVING_CERT_ANNOTATION}=${secretName}`);
       return secretName;
     } catch (error) {
       if (statusOf(error) === 409 && attempt < MAX_CONFLICT_RETRIES) continue;

@@ -30,10 +30,14 @@ export function sameBytes(files: RawFiles, bundle: ValidServingBundle): boolean 
 
 /** Logs a first certificate or a rotation: public facts only, never key material. */
 export function logServed(logger: Logger, description: string, state: CertificateState, previous: CertificateState | undefined): void {
-  const { serialNumber: serial, dnsNames, notAfter } = state.info;
   if (previous) {
-    logger.info(`${description}: serving certificate rotated`, { serial, previousSerial: previous.info.serialNumber, notAfter: notAfter.toISOString() });
+    logger.info({ ...factsOf(description, state), previousSerial: previous.info.serialNumber }, `${description}: serving certificate rotated`);
   } else {
-    logger.info(`${description}: serving certificate loaded`, { serial, dnsNames, notAfter: notAfter.toISOString() });
+    logger.info({ ...factsOf(description, state), dnsNames: state.info.dnsNames }, `${description}: serving certificate loaded`);
   }
+}
+
+/** The fields every log line about a served certificate carries: public facts, never key material. */
+export function factsOf(source: string, state: CertificateState): Record<string, unknown> {
+  return { source, serial: state.info.serialNumber, notAfter: state.info.notAfter.toISOString() };
 }

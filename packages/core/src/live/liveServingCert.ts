@@ -7,7 +7,7 @@ import type { CertificateState, ServerOptionsRequest, ServingCert, TrustState } 
 import { describeName } from '../x509/certInfo.js';
 import { validateCaBundle, validateServingBundle, type Expectations, type ValidServingBundle } from '../x509/validateBundle.js';
 import { AttachedServers, serverOptionsOf } from './attachedServers.js';
-import { certificateStateOf, logServed, sameBytes } from './certificateState.js';
+import { certificateStateOf, factsOf, logServed, sameBytes } from './certificateState.js';
 import { Refresher } from './refresher.js';
 import { Refusals } from './refusals.js';
 import { StartWait } from './startWait.js';
@@ -178,7 +178,7 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
     else this.#schedulePrune(); // a CA may have retired without changing the bundle yet
     if (!this.#warnedSerials.has(bundle.info.serialNumber)) {
       this.#warnedSerials.add(bundle.info.serialNumber);
-      for (const warning of bundle.warnings) this.#options.logger.warn(`${source.description}: ${warning}`);
+      for (const warning of bundle.warnings) this.#options.logger.warn(factsOf(source.description, state), `${source.description}: ${warning}`);
     }
     logServed(this.#options.logger, source.description, state, previous);
     if (previous) this.emit('rotate', state.info, previous.info);
@@ -197,7 +197,7 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
       }
       const valid = validateCaBundle(read.files, { ...this.#options.expectations, description: source.description }, new Date());
       this.#refusals.accepted('ca');
-      for (const warning of valid.warnings) this.#options.logger.warn(`${source.description}: ${warning}`);
+      for (const warning of valid.warnings) this.#options.logger.warn({ source: source.description }, `${source.description}: ${warning}`);
       if (this.#trust.update('caDir', valid.certs, new Date())) this.#trustChanged();
       else this.#schedulePrune();
     } catch (error) {
@@ -211,7 +211,7 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
     if (!this.#bundle) return; // listeners hear of trust only once there is a handle
     this.#current = certificateStateOf(this.#bundle, this.#trust.state.pem);
     this.#servers.installAll(this.#current, this.#trust.state.pem);
-    this.#options.logger.info('trusted CAs changed', { cas: this.#trust.state.cas.map((ca) => describeName(ca.subject)) });
+    this.#options.logger.info({ cas: this.#trust.state.cas.map((ca) => describeName(ca.subject)) }, 'trusted CAs changed');
     this.emit('trust', this.#trust.state);
   }
 
@@ -232,19 +232,19 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
     if (error.code === 'E_INTERNAL') {
       // Our own bug, not the material's: the stack is what a maintainer needs (an exception's
       // message and stack hold none of the bytes read).
-      this.#options.logger.error(error.message, { code: error.code, stack: (error.cause as Error | undefined)?.stack });
+      this.#options.logger.error({ code: error.code, source: error.details.source, stack: (error.cause as Error | undefined)?.stack }, error.message);
     }
     if (!this.#refusals.refused(input, error, this.#current !== undefined)) return;
     if (this.listenerCount('error') > 0) {
       this.emit('error', error);
     } else {
-      this.#options.logger.error(`refused an update, still serving serial ${this.#current!.info.serialNumber}: ${error.message}`,
-        { code: error.code });
+      this.#options.logger.error({ ...factsOf(this.#options.servingSource.description, this.#current!), code: error.code, refusedSource: error.details.source },
+        `refused an update, still serving serial ${this.#current!.info.serialNumber}: ${error.message}`);
     }
   }
 
   #unexpected(error: unknown): void {
     const stack = (error as Error | undefined)?.stack;
-    this.#options.logger.error('unexpected failure while refreshing; the last good certificate keeps serving', { error: String(error), stack });
+    this.#options.logger.error({ code: 'E_INTERNAL', error: String(error), stack }, 'unexpected failure while refreshing; the last good certificate keeps serving');
   }
 }

@@ -69,8 +69,8 @@ export class StartWait {
           lastDiagnosis = Date.now();
           diagnosis = await this.#diagnosis();
         }
-        logger.info(`waiting for a valid serving certificate: ${refusals.text()}${diagnosis ? `. ${diagnosis}` : ''}`,
-          { waitedSeconds: Math.round(waited / 1000), timeoutSeconds: Math.round(timeoutMs / 1000) });
+        logger.info({ source: this.#options.description, waitedSeconds: Math.round(waited / 1000), timeoutSeconds: Math.round(timeoutMs / 1000) },
+          `waiting for a valid serving certificate: ${refusals.text()}${diagnosis ? `. ${diagnosis}` : ''}`);
       }
       await this.#sleep(Math.min(START_RETRY_MS, progressMs, timeoutMs - waited));
     }

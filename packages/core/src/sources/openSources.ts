@@ -31,7 +31,7 @@ export async function openSources(plan: EnsurePlan, target: SourceTarget): Promi
   let caExists: (() => Promise<boolean | undefined>) | undefined;
   if (target.source === 'local') {
     const { localCaSources } = await import('./local/localCaSource.js');
-    logger.info(`outside a cluster: serving a certificate from the local development CA (${plan.local.dir ?? 'user cache'})`);
+    logger.info({ source: 'local', dir: plan.local.dir }, `outside a cluster: serving a certificate from the local development CA (${plan.local.dir ?? 'user cache'})`);
     sources = localCaSources({ ...plan.local, dnsNames: target.dnsNames, logger });
   } else if (target.source === 'api') {
     const { secretSources } = await import('./api/secretSources.js');

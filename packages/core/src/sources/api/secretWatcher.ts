@@ -113,7 +113,7 @@ export class SecretWatcher {
         this.#firstAttempt.resolve(); // a reader now gets this error, and can say why it waits
         failures += 1;
         const delay = retryAfterMsOf(error) ?? this.#backoff(failures);
-        logger.debug(`${this.description}: ${failure.message}; retrying in ${Math.round(delay)} ms`);
+        logger.debug({ source: this.description, code: failure.code, retryInMs: Math.round(delay) }, `${this.description}: ${failure.message}; retrying in ${Math.round(delay)} ms`);
         await sleep(delay, signal);
       }
     }
