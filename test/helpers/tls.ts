@@ -58,7 +58,7 @@ export function recordingLogger(): Logger & { lines: Array<{ level: string; mess
   const at = (level: string) => (first: Record<string, unknown> | string, second?: string): void => {
     lines.push(typeof first === 'string' ? { level, message: first, fields: {} } : { level, message: second ?? '', fields: first });
   };
-  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') } as Logger & { lines: Array<{ level: string; message: string; fields: Record<string, unknown> }> };
+  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
 
 /**

@@ -40,7 +40,7 @@ export function consoleLogger(
     }
     const suffix = Object.keys(fields).length > 0 ? ` ${JSON.stringify(fields)}` : '';
     write(`[serving-cert] ${at} ${message}${suffix}\n`);
-  }) as LogFn;
+  });
   return { debug: method('debug'), info: method('info'), warn: method('warn'), error: method('error') };
 }
 

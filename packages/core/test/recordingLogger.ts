@@ -13,5 +13,5 @@ export function recordingLogger(): Logger & { lines: LoggedLine[] } {
   const at = (level: string) => (first: Record<string, unknown> | string, second?: string): void => {
     lines.push(typeof first === 'string' ? { level, message: first, fields: {} } : { level, message: second ?? '', fields: first });
   };
-  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') } as Logger & { lines: LoggedLine[] };
+  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
