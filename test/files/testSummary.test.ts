@@ -16,7 +16,11 @@ interface Run {
 function summarize(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = execFile(process.execPath, [SCRIPT, ...args], { env }, (error, stdout, stderr) => {
-      if (error && typeof error.code !== 'number') return reject(error);
+      // An exit code other than 0 is an answer; anything else (the script did not run) is not.
+      if (error && typeof error.code !== 'number') {
+        reject(new Error(`cannot run ${SCRIPT}: ${error.message}`));
+        return;
+      }
       resolve({ code: child.exitCode, stdout, stderr });
     });
   });
