@@ -1,9 +1,8 @@
-import type * as https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { OpenConnections } from './connections.js';
 import { handleExchange, type ExchangeContext } from './exchange.js';
 import { FaultPlan } from './faults.js';
+import { ProxyListener } from './listener.js';
 import { LOOPBACK, createProxyServer, proxiedKubeConfig, proxyCredentials, targetIdentity } from './proxyTls.js';
 import type { FaultProxy } from './types.js';
 import { upstreamOf } from './upstream.js';
@@ -35,28 +34,8 @@ export async function startFaultProxy(target: KubeConfig): Promise<FaultProxy> {
   const server = createProxyServer(credentials);
   connections.trackClientsOf(server);
   server.on('request', (incoming, response) => handleExchange(context, incoming, response));
-
-  await listen(server, 0);
-  const port = (server.address() as AddressInfo).port;
-  const url = `https://${LOOPBACK}:${port}`;
-
-  async function stopListening(): Promise<void> {
-    if (!server.listening) return;
-    const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
-    connections.destroyAll();
-    await serverClosed;
-  }
-
-  // goDown, comeBack and close run one after another, so a test that fires them quickly still
-  // ends up in the state of the last call.
-  let lifecycle: Promise<void> = Promise.resolve();
-  const inTurn = (step: () => Promise<void>): Promise<void> => {
-    const done = lifecycle.then(step);
-    lifecycle = done.catch(() => undefined);
-    return done;
-  };
-  let closed = false;
-  let closing: Promise<void> | undefined;
+  const listener = await ProxyListener.open(server, connections);
+  const url = `https://${LOOPBACK}:${listener.port}`;
 
   return {
     kubeConfig: proxiedKubeConfig(identity, url, credentials.caPem),
@@ -66,31 +45,8 @@ export async function startFaultProxy(target: KubeConfig): Promise<FaultProxy> {
     delay: (ms, options) => plan.delay(ms, options),
     dropConnections: () => connections.destroyAll(),
     dropNext: (options) => plan.dropNext(options),
-    goDown: () => inTurn(stopListening),
-    comeBack: () =>
-      inTurn(async () => {
-        if (closed) throw new Error('comeBack: the fault proxy is closed');
-        if (!server.listening) await listen(server, port);
-      }),
-    close() {
-      closing ??= inTurn(async () => {
-        closed = true;
-        plan.clear();
-        await stopListening();
-        connections.clearTimers();
-      });
-      return closing;
-    },
+    goDown: () => listener.goDown(),
+    comeBack: () => listener.comeBack(),
+    close: () => listener.close(() => plan.clear()),
   };
-}
-
-function listen(server: https.Server, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (error: Error): void => reject(error);
-    server.once('error', onError);
-    server.listen(port, LOOPBACK, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
 }
