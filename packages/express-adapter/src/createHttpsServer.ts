@@ -30,9 +30,9 @@ declare module 'node:http' {
 
 /**
  * An `https.Server` for `app` that serves `cert` and follows every rotation (and, with client
- * certificates, every trust change) without a restart. The caller's identity is on `req.peer`
- * (also `peerOf(req)`); an `authorizer` answers 403 before the app sees a caller it does not
- * allow. Closing the server detaches it from `cert`.
+ * certificates, every trust change) without a restart. The caller's identity is on `req.peer`;
+ * an `authorizer` answers 403 before the app sees a caller it does not allow. Closing the server
+ * detaches it from `cert`.
  *
  * @example
  * const server = createHttpsServer(app, cert, { authorizer: allowPeers({ namespaces: ['shop'] }) });
@@ -61,9 +61,4 @@ export function createHttpsServer(app: RequestListener, cert: ServingCert, optio
     cert.off('rotate', onRotate);
   });
   return server;
-}
-
-/** The calling Service of a request served by {@link createHttpsServer}, if its client certificate named one. */
-export function peerOf(req: IncomingMessage): PeerIdentity | undefined {
-  return req.peer;
 }
