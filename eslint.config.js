@@ -1,12 +1,19 @@
-// Type-aware linting for every workspace; each package runs `eslint .` from its own folder.
+// Linting for every workspace; each package runs `eslint .` from its own folder, and the root's
+// `npm run lint` adds the repository's own scripts (scripts/, tools/). TypeScript gets the
+// type-aware rules; the .mjs scripts get plain JavaScript rules with Node's globals.
 import js from '@eslint/js';
+import globals from 'globals';
 import tseslint from 'typescript-eslint';
+import { coreLayering } from './eslint.layering.js';
+
+const typeScriptFiles = ['**/*.ts'];
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', '**/*.mjs', '**/*.js', '**/vitest.config.ts'] },
+  { ignores: ['**/dist/**', '**/node_modules/**', '**/*.js', '**/vitest.config.ts'] },
   js.configs.recommended,
-  ...tseslint.configs.recommendedTypeChecked,
+  ...tseslint.configs.recommendedTypeChecked.map((config) => ({ ...config, files: config.files ?? typeScriptFiles })),
   {
+    files: typeScriptFiles,
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
@@ -15,6 +22,16 @@ export default tseslint.config(
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  ...coreLayering(),
+  {
+    // Scripts run by Node as they are (build steps, CI's summary, envtest's setup, test fixtures
+    // started as child processes, bench peers): no types, Node's globals.
+    files: ['**/*.mjs'],
+    languageOptions: { ecmaVersion: 2023, sourceType: 'module', globals: { ...globals.node } },
+    rules: {
+      'no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
   {

@@ -1,4 +1,5 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import { CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { ensureServingCert, type ServingCert, type TrustState } from '@serving-cert/core';
@@ -32,6 +33,19 @@ async function app(options: { annotations?: Record<string, string>; diagnosis?: 
   const user = `app-${namespace}`;
   await applyAppRbac(namespace, 'web', user, { diagnosis: options.diagnosis ?? false, secretName: options.secretName ?? 'web-tls' });
   return { namespace, kubeConfig: controlPlane().addUser(user) };
+}
+
+/**
+ * The leaf is shaped as cert-manager issues it on this platform (design section 3): an empty
+ * subject, no extendedKeyUsage, an RSA 2048 key in PKCS#1, the leaf alone in tls.crt.
+ */
+function expectCertManagerShape(cert: ServingCert): void {
+  const leaf = new X509Certificate(cert.current.certPem);
+  expect(cert.current.info.subject).toBe('');
+  expect(leaf.keyUsage).toBeUndefined(); // Node's name for the extendedKeyUsage OIDs
+  expect(cert.current.keyPem).toMatch(/^-----BEGIN RSA PRIVATE KEY-----/);
+  expect(leaf.publicKey.asymmetricKeyDetails?.modulusLength).toBe(2048);
+  expect(cert.current.certPem.match(/BEGIN CERTIFICATE/g)).toHaveLength(1);
 }
 
 async function open(options: Parameters<typeof ensureServingCert>[0]): Promise<ServingCert> {
@@ -122,11 +136,13 @@ describe('rotations in a cluster', () => {
   it('api source: a renewal and a CA rotation each reach a real TLS client', async () => {
     const { namespace, kubeConfig } = await app();
     const cert = await open({ kubeConfig, source: 'api', serviceName: 'web', namespace, timeoutMs: 30_000 });
+    expectCertManagerShape(cert);
     const server = await startAttachedHttpsServer(cert);
     cleanups.push(server.close);
     const rotated = nextEvent(cert, 'rotate', 10_000);
     const serial = await platform.renew(namespace, 'web-cert');
     await rotated;
+    expectCertManagerShape(cert);
     expect(await servedSerial(server.port, cert.trust.pem, 'web')).toBe(serial);
 
     const oldCa = platform.caPem;
@@ -151,12 +167,14 @@ describe('rotations in a cluster', () => {
     }
     const cert = await open({ kubeConfig, source: 'files', serviceName: 'web', namespace, certDir: `${dir}/certs`, caDir: `${dir}/ca`, timeoutMs: 30_000 });
     expect((await core().readNamespacedService({ namespace, name: 'web' })).metadata?.annotations?.[PLATFORM.annotation]).toBe('web-tls');
+    expectCertManagerShape(cert);
     const server = await startAttachedHttpsServer(cert);
     cleanups.push(server.close);
 
     const rotated = nextEvent(cert, 'rotate', 10_000);
     const serial = await platform.renew(namespace, 'web-cert');
     await rotated;
+    expectCertManagerShape(cert);
     expect(await servedSerial(server.port, cert.trust.pem, 'web')).toBe(serial);
     const trusted = nextEvent<[TrustState]>(cert, 'trust', 10_000);
     await platform.rotateCA();

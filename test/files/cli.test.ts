@@ -28,6 +28,20 @@ describe('serving-cert inspect', () => {
     expect(result.stdout).toContain('valid: serving-cert would serve this');
   });
 
+  it('reads a leaf shaped like cert-manager\'s (empty subject, no extendedKeyUsage, PKCS#1) and shows its subject readably', async () => {
+    const leaf = ca.issue({ dnsNames: WEB_NAMES, keyAlgorithm: 'rsa-2048' });
+    expect(leaf.leaf.subject ?? '').toBe('');
+    expect(leaf.keyPem).toMatch(/^-----BEGIN RSA PRIVATE KEY-----/);
+    const dir = await volume({ 'tls.crt': leaf.certPem, 'tls.key': leaf.keyPem, 'ca.crt': leaf.caPem });
+    const result = await servingCert(['inspect', dir, '--service', 'web', '--namespace', 'shop']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('  subject      (empty subject)\n  issuer       CN=platform root\n');
+    expect(result.stdout).toContain('valid: serving-cert would serve this');
+    const json = await servingCert(['inspect', dir, '--service', 'web', '--namespace', 'shop', '--json']);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, certificate: { subject: '', issuer: 'CN=platform root' } });
+  });
+
   it('exits 1 naming each reason: expired, key mismatch, the missing DNS names', async () => {
     const expired = ca.issue({ dnsNames: ['web'], notBefore: new Date(Date.now() - 3e9), notAfter: new Date(Date.now() - 1e9) });
     const dir = await volume({ 'tls.crt': expired.certPem, 'tls.key': ca.issue().keyPem, 'ca.crt': expired.caPem });

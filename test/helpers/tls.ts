@@ -52,10 +52,11 @@ export async function servedSerial(port: number, ca: string, servername = 'web.s
 }
 
 /** A logger that keeps every line, for assertions. */
-export function recordingLogger(): Logger & { lines: Array<{ level: string; message: string; fields?: Record<string, unknown> }> } {
-  const lines: Array<{ level: string; message: string; fields?: Record<string, unknown> }> = [];
-  const at = (level: string) => (message: string, fields?: Record<string, unknown>) => {
-    lines.push({ level, message, ...(fields ? { fields } : {}) });
+export function recordingLogger(): Logger & { lines: Array<{ level: string; message: string; fields: Record<string, unknown> }> } {
+  const lines: Array<{ level: string; message: string; fields: Record<string, unknown> }> = [];
+  // pino's convention: (fields, message) or (message).
+  const at = (level: string) => (first: Record<string, unknown> | string, second?: string): void => {
+    lines.push(typeof first === 'string' ? { level, message: first, fields: {} } : { level, message: second ?? '', fields: first });
   };
   return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }

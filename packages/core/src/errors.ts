@@ -38,7 +38,13 @@ export type ServingCertErrorCode =
   /** Another failure of the Kubernetes API or the connection to it. */
   | 'E_API'
   /** A peer's certificate does not name who it should be (mTLS). */
-  | 'E_PEER_IDENTITY';
+  | 'E_PEER_IDENTITY'
+  /**
+   * A bug in serving-cert (or in something it calls), not a problem of the material: the
+   * message names the exception and the log has its stack. Waiting cannot cure it, so a start
+   * fails at once; please report it.
+   */
+  | 'E_INTERNAL';
 
 /**
  * The error serving-cert throws, rejects with and emits. `details` never holds key material.
@@ -65,4 +71,25 @@ export function isServingCertError(
   code?: ServingCertErrorCode,
 ): error is ServingCertError {
   return error instanceof ServingCertError && (code === undefined || error.code === code);
+}
+
+/**
+ * Names what a refresh threw. OpenSSL's refusals of the material (its errors carry an
+ * `ERR_OSSL_*` code or a `library`) are E_PARSE; a failed system call is E_IO; anything else
+ * (a TypeError, a RangeError) is a bug of ours and must never read as bad material: E_INTERNAL.
+ */
+export function asServingCertError(error: unknown, description: string): ServingCertError {
+  if (error instanceof ServingCertError) return error;
+  const fields = (typeof error === 'object' && error !== null ? error : {}) as { code?: unknown; library?: unknown; syscall?: unknown };
+  const code = typeof fields.code === 'string' ? fields.code : undefined;
+  const details = { source: description };
+  if (code?.startsWith('ERR_OSSL') || code?.startsWith('ERR_SSL') || typeof fields.library === 'string') {
+    return new ServingCertError('E_PARSE', `${description}: OpenSSL refused the material (${code ?? String(error)})`, { cause: error, details });
+  }
+  if (typeof fields.syscall === 'string') {
+    return new ServingCertError('E_IO', `${description}: ${String(error)}`, { cause: error, details });
+  }
+  return new ServingCertError('E_INTERNAL',
+    `${description}: an internal error in serving-cert, not a problem of the certificate (${String(error)}); ` +
+    'please report it with the stack from the log', { cause: error, details });
 }

@@ -4,21 +4,22 @@
  * @packageDocumentation
  */
 export { ensureServingCert } from './ensureServingCert.js';
-export type { EnsureOptions } from './ensureServingCert.js';
-export type { CertificateState, ServerOptionsRequest, ServingCert } from './live/servingCert.js';
-export type { TrustState } from './live/trustStore.js';
-export type { CertInfo } from './x509/certInfo.js';
+export type { EnsureOptions, LocalCaOptions } from './options/ensureOptions.js';
+export type { CertificateState, CertInfo, ServerOptionsRequest, ServingCert, TrustState } from './types.js';
 export { ServingCertError, isServingCertError } from './errors.js';
 export type { ServingCertErrorCode } from './errors.js';
 export { consoleLogger, silentLogger } from './logger.js';
 export type { Logger } from './logger.js';
+export { PLATFORM, serviceDnsNames } from './options/platformNames.js';
 export { validateServingBundle, validateCaBundle } from './x509/validateBundle.js';
-export type { Expectations, Problem, RawFiles, ValidCaBundle, ValidServingBundle } from './x509/validateBundle.js';
-export { createMtlsDispatcher } from './mtls/createMtlsDispatcher.js';
-export type { MtlsOptions } from './mtls/createMtlsDispatcher.js';
-export { peerIdentity } from './mtls/peerIdentity.js';
-export type { PeerIdentity } from './mtls/peerIdentity.js';
-export { allowPeers, authorizePeer } from './mtls/authorizer.js';
-export type { PeerAuthorizer, PeerDecision } from './mtls/authorizer.js';
-export { localCaDir, rotateLocalCa } from './sources/localCaSource.js';
-export type { LocalCaOptions } from './sources/localCaSource.js';
+export type { Expectations, Problem, ValidCaBundle, ValidServingBundle } from './x509/validateBundle.js';
+export type { RawFiles } from './sources/source.js';
+export { createMtlsDispatcher } from './connect/createMtlsDispatcher.js';
+export type { MtlsOptions } from './connect/createMtlsDispatcher.js';
+export { peerIdentity } from './serve/peerIdentity.js';
+export type { PeerIdentity } from './serve/peerIdentity.js';
+export { allowPeers, authorizePeer } from './serve/authorizer.js';
+export type { PeerAuthorizer, PeerDecision } from './serve/authorizer.js';
+export { admitCaller } from './serve/admitCaller.js';
+export type { CallerAdmission } from './serve/admitCaller.js';
+export { localCaDir, rotateLocalCa } from './sources/local/localCaSource.js';

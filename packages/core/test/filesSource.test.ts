@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/logger.js';
-import { filesSource } from '../src/sources/filesSource.js';
+import { filesSource } from '../src/sources/files/filesSource.js';
 
 const dirs: string[] = [];
 afterEach(async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CertificateAuthority, generatePrivateKey, privateKeyToPem, type KeyAlgorithm, type KeyEncoding } from '../src/pki/index.js';
-import { validateCaBundle, validateServingBundle, type RawFiles } from '../src/x509/validateBundle.js';
+import type { RawFiles } from '../src/sources/source.js';
+import { validateCaBundle, validateServingBundle } from '../src/x509/validateBundle.js';
 import { isServingCertError } from '../src/errors.js';
 
 const names = ['web', 'web.shop', 'web.shop.svc', 'web.shop.svc.cluster.local'];
@@ -30,6 +31,13 @@ function refusalOf(run: () => unknown): { code: string; message: string; problem
 }
 
 describe('validateServingBundle accepts', () => {
+  it('an empty subject, and names it readably in its refusals', () => {
+    const leaf = ca.issue({ dnsNames: names, notBefore: new Date(now.getTime() - 3 * DAY), notAfter: new Date(now.getTime() - DAY) });
+    const refusal = refusalOf(() => validateServingBundle(files(leaf.certPem, leaf.keyPem, leaf.caPem), expect_, now));
+    expect(refusal.code).toBe('E_EXPIRED');
+    expect(refusal.message).toContain(`(serial ${leaf.leaf.serialNumber}, (empty subject)) expired at`);
+  });
+
   it.each<[string, KeyAlgorithm, KeyEncoding]>([
     ['RSA 2048, PKCS#1', 'rsa-2048', 'pkcs1'],
     ['RSA 2048, PKCS#8', 'rsa-2048', 'pkcs8'],
@@ -43,6 +51,19 @@ describe('validateServingBundle accepts', () => {
     expect(valid.info.serialNumber).toBe(leaf.leaf.serialNumber);
     expect(valid.info.dnsNames).toEqual(names);
     expect(valid.warnings).toEqual([]);
+  });
+
+  it.each<[string, Parameters<CertificateAuthority['issue']>[0]]>([
+    // What the real cert-manager issues on this platform: no commonName in the policy, no usages.
+    ['shaped like cert-manager\'s: empty subject, no extendedKeyUsage, RSA 2048 in PKCS#1', { keyAlgorithm: 'rsa-2048' }],
+    ['with a commonName', { commonName: 'web.shop.svc' }],
+    ['with serverAuth and clientAuth extended key usages', { extendedKeyUsage: ['serverAuth', 'clientAuth'] }],
+  ])('a leaf %s', (_label, options) => {
+    const leaf = ca.issue({ dnsNames: names, ...options });
+    const valid = validateServingBundle(files(leaf.certPem, leaf.keyPem, leaf.caPem), expect_, now);
+    expect(valid.info.subject).toBe(options?.commonName ? `CN=${options.commonName}` : '');
+    expect(valid.info.issuer).toBe('CN=root A');
+    expect(leaf.leaf.keyUsage).toEqual(options?.extendedKeyUsage ? ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2'] : undefined);
   });
 
   it('a leaf with an intermediate in tls.crt and the root in ca.crt', () => {

@@ -1,7 +1,7 @@
 import * as https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { authorizePeer, peerIdentity, type PeerAuthorizer, type PeerIdentity, type ServingCert } from '@serving-cert/core';
+import { admitCaller, type PeerAuthorizer, type PeerIdentity, type ServingCert } from '@serving-cert/core';
 
 /** Options of {@link createHttpsServer}. */
 export interface HttpsServerOptions {
@@ -30,9 +30,9 @@ declare module 'node:http' {
 
 /**
  * An `https.Server` for `app` that serves `cert` and follows every rotation (and, with client
- * certificates, every trust change) without a restart. The caller's identity is on `req.peer`
- * (also `peerOf(req)`); an `authorizer` answers 403 before the app sees a caller it does not
- * allow. Closing the server detaches it from `cert`.
+ * certificates, every trust change) without a restart. The caller's identity is on `req.peer`;
+ * an `authorizer` answers 403 before the app sees a caller it does not allow. Closing the server
+ * detaches it from `cert`.
  *
  * @example
  * const server = createHttpsServer(app, cert, { authorizer: allowPeers({ namespaces: ['shop'] }) });
@@ -42,19 +42,13 @@ export function createHttpsServer(app: RequestListener, cert: ServingCert, optio
   const { authorizer } = options;
   const requestClientCert = options.requestClientCert ?? authorizer !== undefined;
   const server = https.createServer({ ...options.server, ...cert.serverOptions({ requestClientCert }) }, (req, res) => {
-    const socket = req.socket as TLSSocket;
-    if (authorizer) {
-      const decision = authorizePeer(socket, authorizer);
-      if (!decision.allowed) {
-        res.writeHead(403, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: 'Forbidden', reason: decision.reason }));
-        return;
-      }
-      req.peer = decision.peer;
-    } else if (requestClientCert) {
-      const peer = peerIdentity(socket);
-      if (peer) req.peer = peer;
+    const admission = admitCaller(req.socket as TLSSocket, authorizer);
+    if (!admission.admitted) {
+      res.writeHead(admission.status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: 'Forbidden', reason: admission.reason }));
+      return;
     }
+    if (admission.peer) req.peer = admission.peer;
     app(req, res);
   });
   const detach = cert.attach(server);
@@ -67,9 +61,4 @@ export function createHttpsServer(app: RequestListener, cert: ServingCert, optio
     cert.off('rotate', onRotate);
   });
   return server;
-}
-
-/** The calling Service of a request served by {@link createHttpsServer}, if its client certificate named one. */
-export function peerOf(req: IncomingMessage): PeerIdentity | undefined {
-  return req.peer;
 }

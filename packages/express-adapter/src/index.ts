@@ -3,7 +3,7 @@
  * without a restart.
  * @packageDocumentation
  */
-export { createHttpsServer, peerOf } from './createHttpsServer.js';
+export { createHttpsServer } from './createHttpsServer.js';
 export type { HttpsServerOptions, RequestListener } from './createHttpsServer.js';
 export { allowPeers } from '@serving-cert/core';
 export type { PeerAuthorizer, PeerIdentity } from '@serving-cert/core';

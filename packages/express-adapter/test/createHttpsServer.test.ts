@@ -10,7 +10,7 @@ import { Agent, buildConnector, request } from 'undici';
 import { createMtlsDispatcher } from '@serving-cert/core';
 import { CertificateAuthority } from '@serving-cert/core/pki';
 import { mountServingCert, type MountedServingCert } from '@serving-cert/testkit';
-import { allowPeers, createHttpsServer, peerOf } from '../src/index.js';
+import { allowPeers, createHttpsServer } from '../src/index.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -42,7 +42,7 @@ async function handshakeSerial(url: string): Promise<string> {
 function app() {
   const application = express();
   application.get('/who', (req, res) => {
-    res.json({ peer: peerOf(req) ?? null, typed: req.peer?.serviceName ?? null });
+    res.json({ peer: req.peer ?? null, typed: req.peer?.serviceName ?? null });
   });
   return application;
 }
@@ -98,7 +98,7 @@ describe('@serving-cert/express createHttpsServer', () => {
     const web = await mount('web');
     const legacy = express4();
     legacy.get('/who', (req, res) => {
-      res.json({ caller: peerOf(req)?.serviceName ?? null });
+      res.json({ caller: req.peer?.serviceName ?? null });
     });
     const url = await listen(createHttpsServer(legacy, api.cert, { requestClientCert: true }));
     const dispatcher = createMtlsDispatcher(web.cert, { serverName: 'api.shop.svc' });

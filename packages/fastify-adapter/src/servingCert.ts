@@ -3,7 +3,7 @@ import type { Server as HttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { authorizePeer, peerIdentity, type PeerAuthorizer, type PeerIdentity, type ServingCert } from '@serving-cert/core';
+import { admitCaller, type PeerAuthorizer, type PeerIdentity, type ServingCert } from '@serving-cert/core';
 
 /** Options of the {@link servingCert} plugin. */
 export interface ServingCertPluginOptions {
@@ -54,17 +54,12 @@ const plugin: FastifyPluginAsync<ServingCertPluginOptions> = async (fastify, opt
 
   fastify.decorateRequest('peer', null);
   fastify.addHook('onRequest', async function servingCertIdentity(request: FastifyRequest, reply: FastifyReply) {
-    const socket = socketOf(request);
-    if (authorizer) {
-      const decision = authorizePeer(socket, authorizer);
-      if (!decision.allowed) {
-        await reply.code(403).send({ error: 'Forbidden', reason: decision.reason });
-        return reply;
-      }
-      request.peer = decision.peer;
-    } else {
-      request.peer = peerIdentity(socket) ?? null;
+    const admission = admitCaller(socketOf(request), authorizer);
+    if (!admission.admitted) {
+      await reply.code(admission.status).send({ error: 'Forbidden', reason: admission.reason });
+      return reply;
     }
+    request.peer = admission.peer ?? null;
     return undefined;
   });
   // Only what this plugin created: the attachment and its listeners.

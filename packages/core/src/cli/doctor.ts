@@ -1,7 +1,11 @@
 import { AuthorizationV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { apiMessageOf, statusOf } from '../kube/apiErrors.js';
-import { SERVING_CERT_ANNOTATION } from '../kube/annotateService.js';
 import type { ClusterAccess } from '../kube/clusterAccess.js';
+import { certManager, conditionOf, describeCondition, pendingRequestNameOf, type CertManagerObject } from '../kube/conditions.js';
+import { certificateNameOf, defaultSecretNameOf, PLATFORM } from '../options/platformNames.js';
+
+const SERVING_CERT_ANNOTATION = PLATFORM.annotation;
+const ISSUER = PLATFORM.issuerName;
 
 /** One thing serving-cert depends on, checked. */
 export interface DoctorCheck {
@@ -12,10 +16,6 @@ export interface DoctorCheck {
   fix?: string;
 }
 
-interface Condition { type?: string; status?: string; reason?: string; message?: string }
-type WithStatus = { status?: { conditions?: Condition[]; revision?: number } };
-
-const POLICIES = ['clone-ca-secret', 'sync-ca-rotation', 'generate-service-cert'];
 
 /**
  * Checks, for Service `serviceName` in `namespace`, each thing serving-cert depends on: the
@@ -24,14 +24,14 @@ const POLICIES = ['clone-ca-secret', 'sync-ca-rotation', 'generate-service-cert'
  */
 export async function doctor(access: ClusterAccess, target: { serviceName: string; namespace: string; caSecretName?: string }): Promise<DoctorCheck[]> {
   const { serviceName, namespace } = target;
-  const caSecretName = target.caSecretName ?? 'service-root-ca';
+  const caSecretName = target.caSecretName ?? PLATFORM.caSecretName;
   const kc = access.kubeConfig;
   const core = kc.makeApiClient(CoreV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
   const authz = kc.makeApiClient(AuthorizationV1Api);
   const checks: DoctorCheck[] = [];
 
-  let secretName = `${serviceName}-tls`;
+  let secretName = defaultSecretNameOf(serviceName);
   try {
     const service = await core.readNamespacedService({ namespace, name: serviceName });
     const annotated = service.metadata?.annotations?.[SERVING_CERT_ANNOTATION];
@@ -57,30 +57,30 @@ export async function doctor(access: ClusterAccess, target: { serviceName: strin
     ? { check: 'RBAC of the current identity', status: 'pass', detail: 'get/patch its Service, get/list/watch its two Secrets' }
     : { check: 'RBAC of the current identity', status: 'fail', detail: `denied: ${denied.join(', ')}`, fix: 'apply deploy/app-rbac.yaml with your names (`serving-cert manifests app`)' });
 
-  const certificateName = `${serviceName}-cert`;
+  const certificateName = certificateNameOf(serviceName);
+  const certificates = certManager(access);
   try {
-    const certificate = await custom.getNamespacedCustomObject({ group: 'cert-manager.io', version: 'v1', namespace, plural: 'certificates', name: certificateName }) as WithStatus;
-    const ready = certificate.status?.conditions?.find((c) => c.type === 'Ready');
+    const certificate = await certificates.certificate(namespace, certificateName);
+    const ready = conditionOf(certificate, 'Ready');
     checks.push(ready?.status === 'True'
       ? { check: `Certificate ${namespace}/${certificateName}`, status: 'pass', detail: 'Ready' }
       : { check: `Certificate ${namespace}/${certificateName}`, status: 'fail',
-          detail: ready ? `Ready=${ready.status ?? '?'} (${ready.reason ?? '?'}: ${ready.message ?? ''})` : 'no Ready condition',
+          detail: ready ? `Ready=${ready.status ?? '?'} (${describeCondition(ready)})` : 'no Ready condition',
           fix: `kubectl -n ${namespace} describe certificate ${certificateName}` });
     // cert-manager says why an issuance waits or failed on its CertificateRequest, not on the Certificate.
-    if (ready?.status !== 'True') checks.push(await requestCheck(custom, namespace, certificateName, certificate.status?.revision));
+    if (ready?.status !== 'True') checks.push(await requestCheck(certificates, namespace, pendingRequestNameOf(certificateName, certificate)));
   } catch (error) {
     checks.push(unreadable(`Certificate ${namespace}/${certificateName}`, error,
       'the generate-service-cert policy makes it from the annotated Service: check the policy and Kyverno'));
   }
 
   try {
-    const issuer = await custom.getClusterCustomObject({ group: 'cert-manager.io', version: 'v1', plural: 'clusterissuers', name: 'cpaas-ca' }) as WithStatus;
-    const ready = issuer.status?.conditions?.find((c) => c.type === 'Ready');
+    const ready = conditionOf(await certificates.clusterIssuer(ISSUER), 'Ready');
     checks.push(ready?.status === 'True'
-      ? { check: 'ClusterIssuer cpaas-ca', status: 'pass', detail: 'Ready' }
-      : { check: 'ClusterIssuer cpaas-ca', status: 'fail', detail: ready ? `${ready.reason ?? '?'}: ${ready.message ?? ''}` : 'no Ready condition', fix: 'kubectl describe clusterissuer cpaas-ca' });
+      ? { check: `ClusterIssuer ${ISSUER}`, status: 'pass', detail: 'Ready' }
+      : { check: `ClusterIssuer ${ISSUER}`, status: 'fail', detail: ready ? describeCondition(ready) : 'no Ready condition', fix: `kubectl describe clusterissuer ${ISSUER}` });
   } catch (error) {
-    checks.push(unreadable('ClusterIssuer cpaas-ca', error, 'install the platform CA issuer (cert-manager ClusterIssuer cpaas-ca)'));
+    checks.push(unreadable(`ClusterIssuer ${ISSUER}`, error, `install the platform CA issuer (cert-manager ClusterIssuer ${ISSUER})`));
   }
 
   try {
@@ -92,13 +92,13 @@ export async function doctor(access: ClusterAccess, target: { serviceName: strin
     checks.push(unreadable(`Secret ${namespace}/${caSecretName}`, error, 'the clone-ca-secret policy copies it into every namespace but kube-system, cpaas-system and cert-manager'));
   }
 
-  for (const policy of POLICIES) {
+  for (const policy of PLATFORM.policies) {
     try {
-      const installed = await custom.getClusterCustomObject({ group: 'kyverno.io', version: 'v1', plural: 'clusterpolicies', name: policy }) as WithStatus;
-      const ready = installed.status?.conditions?.find((c) => c.type === 'Ready');
+      const installed = await custom.getClusterCustomObject({ group: 'kyverno.io', version: 'v1', plural: 'clusterpolicies', name: policy }) as CertManagerObject;
+      const ready = conditionOf(installed, 'Ready');
       checks.push(ready?.status === 'True'
         ? { check: `ClusterPolicy ${policy}`, status: 'pass', detail: 'installed, Ready' }
-        : { check: `ClusterPolicy ${policy}`, status: 'fail', detail: `installed, not Ready (${ready ? `${ready.reason ?? '?'}: ${ready.message ?? ''}` : 'Kyverno has not loaded it: is Kyverno running?'})`,
+        : { check: `ClusterPolicy ${policy}`, status: 'fail', detail: `installed, not Ready (${ready ? describeCondition(ready) : 'Kyverno has not loaded it: is Kyverno running?'})`,
             fix: `kubectl describe clusterpolicy ${policy}` });
     } catch (error) {
       checks.push(unreadable(`ClusterPolicy ${policy}`, error, 'install the platform policies: `serving-cert manifests platform | kubectl apply -f -`'));
@@ -107,19 +107,17 @@ export async function doctor(access: ClusterAccess, target: { serviceName: strin
   return checks;
 }
 
-/** The CertificateRequest of the issuance in progress: `<certificate>-<revision + 1>`. */
-async function requestCheck(custom: CustomObjectsApi, namespace: string, certificateName: string, revision: number | undefined): Promise<DoctorCheck> {
-  const name = `${certificateName}-${(revision ?? 0) + 1}`;
+/** The CertificateRequest of the issuance in progress: waiting (why), denied, or issued. */
+async function requestCheck(api: ReturnType<typeof certManager>, namespace: string, name: string): Promise<DoctorCheck> {
   const check = `CertificateRequest ${namespace}/${name}`;
   const fix = `kubectl -n ${namespace} describe certificaterequest ${name}`;
   try {
-    const request = await custom.getNamespacedCustomObject({ group: 'cert-manager.io', version: 'v1', namespace, plural: 'certificaterequests', name }) as WithStatus;
-    const conditions = request.status?.conditions ?? [];
-    const denied = conditions.find((c) => c.type === 'Denied' && c.status === 'True');
-    if (denied) return { check, status: 'fail', detail: `denied (${denied.reason ?? '?'}: ${denied.message ?? ''})`, fix: `${fix}; cert-manager retries after its backoff (1 h by default)` };
-    const ready = conditions.find((c) => c.type === 'Ready');
+    const request = await api.certificateRequest(namespace, name);
+    const denied = conditionOf(request, 'Denied');
+    if (denied?.status === 'True') return { check, status: 'fail', detail: `denied (${describeCondition(denied)})`, fix: `${fix}; cert-manager retries after its backoff (1 h by default)` };
+    const ready = conditionOf(request, 'Ready');
     if (ready?.status === 'True') return { check, status: 'pass', detail: 'issued' };
-    return { check, status: 'fail', detail: ready ? `Ready=${ready.status ?? '?'} (${ready.reason ?? '?'}: ${ready.message ?? ''})` : 'not signed yet', fix };
+    return { check, status: 'fail', detail: ready ? `Ready=${ready.status ?? '?'} (${describeCondition(ready)})` : 'not signed yet', fix };
   } catch (error) {
     if (statusOf(error) === 404) return { check, status: 'unknown', detail: 'does not exist yet: cert-manager has not started this issuance' };
     return unreadable(check, error, fix);

@@ -1,9 +1,11 @@
 import { X509Certificate } from 'node:crypto';
 import { silentLogger } from '../logger.js';
-import { filesSource } from '../sources/filesSource.js';
+import { mountedServingSecret } from '../sources/files/mountedSecrets.js';
 import { isServingCertError, type ServingCertErrorCode } from '../errors.js';
-import { DEFAULT_CLOCK_SKEW_MS, DEFAULT_MAX_BYTES, validateServingBundle, type Problem } from '../x509/validateBundle.js';
-import { certInfoOf, type CertInfo } from '../x509/certInfo.js';
+import { DEFAULT_CLOCK_SKEW_MS, DEFAULT_MAX_BYTES } from '../options/limits.js';
+import { validateServingBundle, type Problem } from '../x509/validateBundle.js';
+import type { CertInfo } from '../types.js';
+import { certInfoOf, describeName } from '../x509/certInfo.js';
 
 /** One check of the validation gate, as `serving-cert inspect` reports it. */
 export interface CheckResult {
@@ -19,18 +21,25 @@ export interface InspectReport {
   checks: CheckResult[];
 }
 
-const CHECKS: Array<[string, ServingCertErrorCode[]]> = [
-  ['tls.crt and tls.key are there, not empty, within the size bound', ['E_MISSING', 'E_EMPTY', 'E_TOO_LARGE', 'E_IO']],
-  ['every PEM block parses', ['E_PARSE']],
-  ['tls.key belongs to the leaf', ['E_KEY_MISMATCH']],
-  ['the leaf is inside its validity window', ['E_EXPIRED', 'E_NOT_YET_VALID']],
-  ['the leaf covers the expected DNS names', ['E_DNS_NAME']],
-  ['the leaf chains to ca.crt', ['E_CHAIN']],
+/** The gate's checks in its order; `stage` ones stop the gate when they fail (files, then parsing). */
+interface Check {
+  readonly check: string;
+  readonly codes: readonly ServingCertErrorCode[];
+  readonly stage?: true;
+  readonly needsDnsNames?: true;
+}
+const CHECKS: readonly Check[] = [
+  { check: 'tls.crt and tls.key are there, not empty, within the size bound', codes: ['E_MISSING', 'E_EMPTY', 'E_TOO_LARGE', 'E_IO'], stage: true },
+  { check: 'every PEM block parses', codes: ['E_PARSE'], stage: true },
+  { check: 'tls.key belongs to the leaf', codes: ['E_KEY_MISMATCH'] },
+  { check: 'the leaf is inside its validity window', codes: ['E_EXPIRED', 'E_NOT_YET_VALID'] },
+  { check: 'the leaf covers the expected DNS names', codes: ['E_DNS_NAME'], needsDnsNames: true },
+  { check: 'the leaf chains to ca.crt', codes: ['E_CHAIN'] },
 ];
 
 /** Reads DIR as serving-cert does (through ..data) and runs each check of the gate. */
 export async function inspect(dir: string, dnsNames: string[]): Promise<InspectReport> {
-  const source = filesSource({ dir, keys: ['tls.crt', 'tls.key', 'ca.crt'], requiredKeys: ['tls.crt', 'tls.key'], maxBytes: DEFAULT_MAX_BYTES, pollIntervalMs: 60_000, logger: silentLogger });
+  const source = mountedServingSecret(dir, { pollIntervalMs: 60_000, logger: silentLogger });
   let problems: Problem[] = [];
   let certificate: CertInfo | undefined;
   try {
@@ -51,12 +60,14 @@ export async function inspect(dir: string, dnsNames: string[]): Promise<InspectR
     problems = [{ code: error.code, message: error.message }];
   }
   // The gate stops at the first stage that fails (files, then parsing, then the rest).
-  const stoppedAt = CHECKS.findIndex(([, codes], index) => index < 2 && problems.some((problem) => codes.includes(problem.code)));
-  const checks = CHECKS.map(([check, codes], index): CheckResult => {
+  const fails = ({ codes }: Check): boolean => problems.some((problem) => codes.includes(problem.code));
+  const stoppedAt = CHECKS.findIndex((check) => check.stage && fails(check));
+  const checks = CHECKS.map((spec, index): CheckResult => {
+    const { check, codes } = spec;
     const found = problems.filter((problem) => codes.includes(problem.code)).map((problem) => problem.message);
     if (found.length > 0) return { check, status: 'fail', problems: found };
     if (stoppedAt !== -1 && index > stoppedAt) return { check, status: 'skipped', problems: [] };
-    if (index === 4 && dnsNames.length === 0) return { check: `${check} (none given: pass --service and --namespace)`, status: 'skipped', problems: [] };
+    if (spec.needsDnsNames && dnsNames.length === 0) return { check: `${check} (none given: pass --service and --namespace)`, status: 'skipped', problems: [] };
     return { check, status: 'pass', problems: [] };
   });
   return { dir, ok: problems.length === 0, certificate, checks };
@@ -77,7 +88,7 @@ export function formatInspect(report: InspectReport): string {
   const lines = [`serving-cert inspect ${report.dir}`];
   const cert = report.certificate;
   if (cert) {
-    lines.push(`  subject      ${cert.subject}`, `  issuer       ${cert.issuer}`, `  serial       ${cert.serialNumber}`,
+    lines.push(`  subject      ${describeName(cert.subject)}`, `  issuer       ${describeName(cert.issuer, 'issuer')}`, `  serial       ${cert.serialNumber}`,
       `  DNS names    ${cert.dnsNames.join(', ') || '(none)'}`, `  not before   ${cert.notBefore.toISOString()}`,
       `  not after    ${cert.notAfter.toISOString()}`, `  sha256       ${cert.fingerprint256}`);
   }

@@ -2,6 +2,7 @@
 // The serving-cert command: inspect a certificate folder, check a cluster, print the manifests.
 import { readFileSync, readdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { serviceDnsNames } from '../options/platformNames.js';
 import { formatInspect, inspect } from './inspect.js';
 
 const USAGE = `usage:
@@ -28,7 +29,7 @@ export async function main(argv: string[]): Promise<number> {
       const dir = positionals[0];
       if (!dir) return usage('inspect needs a folder');
       if ((service === undefined) !== (namespace === undefined)) return usage('--service and --namespace go together');
-      const names = service && namespace ? [service, `${service}.${namespace}`, `${service}.${namespace}.svc`, `${service}.${namespace}.svc.cluster.local`] : [];
+      const names = service && namespace ? serviceDnsNames(service, namespace) : [];
       const report = await inspect(dir, names);
       process.stdout.write(`${values.json ? JSON.stringify(report, null, 2) : formatInspect(report)}\n`);
       return report.ok ? 0 : 1;

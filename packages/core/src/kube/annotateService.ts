@@ -1,14 +1,11 @@
 import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { ServingCertError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { defaultSecretNameOf, PLATFORM } from '../options/platformNames.js';
 import { apiError, statusOf } from './apiErrors.js';
 import type { ClusterAccess } from './clusterAccess.js';
 
-/** The annotation through which a Service asks the platform for a serving certificate. */
-export const SERVING_CERT_ANNOTATION = 'service.alauda.io/serving-cert-secret-name';
-
-/** serving-cert's field manager, so that `kubectl` shows who set the annotation. */
-export const FIELD_MANAGER = 'serving-cert';
+const SERVING_CERT_ANNOTATION = PLATFORM.annotation;
 
 const MAX_CONFLICT_RETRIES = 5;
 
@@ -50,19 +47,19 @@ export async function ensureServiceAnnotation(
       }
       return existing;
     }
-    const secretName = target.secretName ?? `${serviceName}-tls`;
+    const secretName = target.secretName ?? defaultSecretNameOf(serviceName);
     try {
       await core.patchNamespacedService(
         {
           namespace,
           name: serviceName,
-          fieldManager: FIELD_MANAGER,
+          fieldManager: PLATFORM.fieldManager,
           body: { metadata: { resourceVersion: service.metadata?.resourceVersion, annotations: { [SERVING_CERT_ANNOTATION]: secretName } } },
         },
         // client-node 1.x sends JSON-patch unless told otherwise; this body is a merge patch.
         setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
       );
-      logger.info(`annotated Service ${namespace}/${serviceName} with ${SERVING_CERT_ANNOTATION}=${secretName}`);
+      logger.info({ namespace, service: serviceName, secretName }, `annotated Service ${namespace}/${serviceName} with ${SERVING_CERT_ANNOTATION}=${secretName}`);
       return secretName;
     } catch (error) {
       if (statusOf(error) === 409 && attempt < MAX_CONFLICT_RETRIES) continue;

@@ -1,10 +1,9 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { kubeconfigFiles } from './clusterConfigured.js';
-
-/** The default service-account folder of a pod. */
-export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+import { ServingCertError } from '../errors.js';
+import { kubeconfigFiles } from '../options/clusterConfigured.js';
+import { DEFAULT_PATHS } from '../options/platformNames.js';
 
 /**
  * Access to the cluster: a KubeConfig that is rebuilt when the service-account token file
@@ -35,16 +34,12 @@ export class ClusterAccess {
     if (options.kubeConfig) return new ClusterAccess(Boolean(process.env.KUBERNETES_SERVICE_HOST), () => options.kubeConfig!, undefined);
     const host = process.env.KUBERNETES_SERVICE_HOST;
     if (host) {
-      const dir = options.serviceAccountDir ?? SERVICE_ACCOUNT_DIR;
+      const dir = options.serviceAccountDir ?? DEFAULT_PATHS.serviceAccountDir;
       const tokenFile = path.join(dir, 'token');
       return new ClusterAccess(true, () => inClusterConfig(host, process.env.KUBERNETES_SERVICE_PORT ?? '443', dir), tokenFile);
     }
     if (!kubeconfigFiles().some((file) => existsSync(file))) return undefined;
-    return new ClusterAccess(false, () => {
-      const kc = new KubeConfig();
-      kc.loadFromDefault();
-      return kc;
-    }, undefined);
+    return new ClusterAccess(false, loadKubeconfigFiles, undefined);
   }
 
   /** The KubeConfig to use for the next request: rebuilt if the token file changed since. */
@@ -62,6 +57,23 @@ export class ClusterAccess {
     if (this.#tokenFile) return readTrimmed(path.join(path.dirname(this.#tokenFile), 'namespace'));
     return this.#kubeConfig.getContextObject(this.#kubeConfig.getCurrentContext())?.namespace;
   }
+}
+
+/**
+ * KUBECONFIG or ~/.kube/config, as client-node loads it. A file that does not parse is named
+ * with its line, and never quoted: the text around a YAML error may be a client key.
+ */
+function loadKubeconfigFiles(): KubeConfig {
+  const kc = new KubeConfig();
+  try {
+    kc.loadFromDefault();
+  } catch (error) {
+    const line = (error as { mark?: { line?: number } }).mark?.line;
+    throw new ServingCertError('E_CONFIG',
+      `the kubeconfig (${kubeconfigFiles().join(', ')}) does not parse${line === undefined ? '' : ` at line ${line + 1}`}: ` +
+      'fix it, point KUBECONFIG at another file, or pass the kubeConfig option', { details: { files: kubeconfigFiles(), line } });
+  }
+  return kc;
 }
 
 /** What client-node's loadFromCluster builds, from a folder we can name (tests, custom mounts). */

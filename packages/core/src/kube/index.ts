@@ -1,5 +1,5 @@
-// The Kubernetes side of ensureServingCert, loaded on demand (see clusterConfigured.ts).
+// The Kubernetes side of ensureServingCert, loaded on demand: @kubernetes/client-node takes a
+// good part of a second to import, and a local or files-only start never needs it.
 export { ensureServiceAnnotation } from './annotateService.js';
 export { ClusterAccess } from './clusterAccess.js';
 export { diagnoseCertificate } from './diagnose.js';
-export { SecretWatcher } from './secretWatcher.js';

@@ -1,13 +1,6 @@
 import type { X509Certificate } from 'node:crypto';
-import { certInfoOf, type CertInfo } from '../x509/certInfo.js';
-
-/** The CAs trusted for peers: the current ones and, for a grace period, the ones seen before. */
-export interface TrustState {
-  /** Every trusted CA, the current ones first. */
-  readonly cas: readonly CertInfo[];
-  /** The same CAs as one PEM bundle, for `ca` options. */
-  readonly pem: string;
-}
+import type { CertInfo, TrustState } from '../types.js';
+import { certInfoOf } from '../x509/certInfo.js';
 
 interface Entry {
   cert: X509Certificate;

@@ -23,10 +23,17 @@ export interface IssuedLeaf {
   leaf: X509Certificate;
 }
 
-/** What a leaf should look like; every field has a default that makes a valid serving leaf. */
+/**
+ * What a leaf should look like; every field has a default that makes a valid serving leaf
+ * shaped like the ones cert-manager issues on this platform: an empty subject (the policy sets
+ * no commonName), DNS SANs only, keyUsage digitalSignature + keyEncipherment and no
+ * extendedKeyUsage. Only the key differs by default (ECDSA P-256, fast to make); pass
+ * `keyAlgorithm: 'rsa-2048'` for cert-manager's default key, written as PKCS#1.
+ */
 export interface LeafOptions {
   dnsNames?: string[];
   ipAddresses?: string[];
+  /** Default: none, an empty subject. */
   commonName?: string;
   /** Subject O values: Kubernetes reads them as a client certificate's groups. */
   organization?: string[];
@@ -38,6 +45,7 @@ export interface LeafOptions {
   notBefore?: Date;
   /** Default: notBefore plus 90 days. */
   notAfter?: Date;
+  /** Default: no extendedKeyUsage extension (any use), as cert-manager issues without `usages`. */
   extendedKeyUsage?: Array<'serverAuth' | 'clientAuth'>;
 }
 
@@ -110,20 +118,26 @@ export class CertificateAuthority {
     return new CertificateAuthority(certPem, key, certPem + this.chainPem, this.rootPem);
   }
 
-  /** Issues a serving leaf: by default for `localhost` with a new ECDSA P-256 key, valid 90 days. */
+  /**
+   * Issues a serving leaf: by default for `localhost` with a new ECDSA P-256 key, valid 90 days,
+   * with an empty subject and no extendedKeyUsage (see {@link LeafOptions}).
+   */
   issue(options: LeafOptions = {}): IssuedLeaf {
     const key = options.key ?? generatePrivateKey(options.keyAlgorithm ?? 'ecdsa-p256');
     const notBefore = options.notBefore ?? new Date(Date.now() - 60_000);
     const dnsNames = options.dnsNames ?? ['localhost'];
     const leafPem = issueCertificate({
-      subject: { commonName: options.commonName ?? dnsNames[0] ?? 'serving-cert leaf', ...(options.organization ? { organization: options.organization } : {}) },
+      subject: {
+        ...(options.commonName !== undefined ? { commonName: options.commonName } : {}),
+        ...(options.organization ? { organization: options.organization } : {}),
+      },
       subjectKey: key,
       issuer: { cert: this.cert, key: this.key },
       notBefore,
       notAfter: options.notAfter ?? new Date(notBefore.getTime() + 90 * DAY),
       dnsNames,
       ipAddresses: options.ipAddresses ?? [],
-      ...(options.extendedKeyUsage ? { extendedKeyUsage: options.extendedKeyUsage } : {}),
+      extendedKeyUsage: options.extendedKeyUsage ?? [],
     });
     const encoding = options.keyEncoding ?? defaultEncoding(key);
     // As cert-manager's CA issuer writes a Secret: the intermediates follow the leaf in

@@ -1,30 +1,32 @@
 import type { X509Certificate } from 'node:crypto';
+import type { CertInfo } from '../types.js';
 
-/** The public facts of a certificate, safe to log. */
-export interface CertInfo {
-  /** Hex, as OpenSSL prints it. */
-  serialNumber: string;
-  /** SHA-256 fingerprint, colon-separated hex. */
-  fingerprint256: string;
-  subject: string;
-  issuer: string;
-  /** The DNS names of subjectAltName, in order. */
-  dnsNames: string[];
-  notBefore: Date;
-  notAfter: Date;
-}
 
 /** Reads the facts of a parsed certificate. */
 export function certInfoOf(cert: X509Certificate): CertInfo {
   return {
     serialNumber: cert.serialNumber,
     fingerprint256: cert.fingerprint256,
-    subject: cert.subject.replace(/\n/g, ', '),
-    issuer: cert.issuer.replace(/\n/g, ', '),
+    subject: distinguishedName(cert, 'subject'),
+    issuer: distinguishedName(cert, 'issuer'),
     dnsNames: dnsNamesOf(cert),
     notBefore: certDate(cert.validFrom),
     notAfter: certDate(cert.validTo),
   };
+}
+
+/**
+ * A certificate's subject or issuer as one line, `''` when the name is empty. Node 20 gives
+ * `undefined` for an empty name (later lines may give `''`): every reader goes through here.
+ */
+export function distinguishedName(cert: X509Certificate, field: 'subject' | 'issuer'): string {
+  const text = cert[field] as string | undefined;
+  return text ? text.replace(/\n/g, ', ') : '';
+}
+
+/** A name for messages, logs and the command line: the DN, or `(empty subject)`. */
+export function describeName(name: string, field: 'subject' | 'issuer' = 'subject'): string {
+  return name === '' ? `(empty ${field})` : name;
 }
 
 /** Node < 22.10 has no validFromDate: parse OpenSSL's "Nov 29 20:37:30 2026 GMT". */

@@ -20,8 +20,3 @@ export function splitPem(text: string): { blocks: PemBlock[]; malformed: number 
   const begins = text.match(BEGIN)?.length ?? 0;
   return { blocks, malformed: begins - blocks.length };
 }
-
-/** Joins PEM blocks into one bundle, one block after the other. */
-export function joinPem(blocks: readonly string[]): string {
-  return blocks.map((block) => (block.endsWith('\n') ? block : `${block}\n`)).join('');
-}

@@ -1,10 +1,11 @@
-import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
-import { ServingCertError, type ServingCertErrorCode } from '../errors.js';
-import { certInfoOf, certDate, type CertInfo } from './certInfo.js';
-import { splitPem } from './pem.js';
+import type { X509Certificate } from 'node:crypto';
+import type { RawFiles } from '../sources/source.js';
+import type { CertInfo } from '../types.js';
+import { certInfoOf, certDate, describeName, distinguishedName } from './certInfo.js';
+import { parseCertificates, parsePrivateKey, readText } from './parseMaterial.js';
+import { Refusal } from './refusal.js';
 
-/** Raw bytes by file name or Secret key (`tls.crt`, `tls.key`, `ca.crt`), not yet trusted. */
-export type RawFiles = Readonly<Record<string, Buffer | undefined>>;
+export type { Problem } from './refusal.js';
 
 /** What a serving bundle must satisfy. */
 export interface Expectations {
@@ -18,10 +19,7 @@ export interface Expectations {
   description: string;
 }
 
-/** Default size bound of one file: far above any real chain, far below a mistake. */
-export const DEFAULT_MAX_BYTES = 1024 * 1024;
-/** Default allowed clock skew for notBefore. */
-export const DEFAULT_CLOCK_SKEW_MS = 5 * 60_000;
+export { DEFAULT_CLOCK_SKEW_MS, DEFAULT_MAX_BYTES } from '../options/limits.js';
 
 /** A serving bundle that passed the gate. */
 export interface ValidServingBundle {
@@ -43,27 +41,6 @@ export interface ValidCaBundle {
   pem: string;
   certs: X509Certificate[];
   warnings: string[];
-}
-
-/** One reason a bundle was refused. */
-export interface Problem {
-  code: ServingCertErrorCode;
-  message: string;
-}
-
-class Refusal {
-  readonly problems: Problem[] = [];
-  add(code: ServingCertErrorCode, message: string): void {
-    this.problems.push({ code, message });
-  }
-  throwIfAny(description: string): void {
-    const [first] = this.problems;
-    if (!first) return;
-    const text = this.problems.map((problem) => problem.message).join('; ');
-    throw new ServingCertError(first.code, `${description}: ${text}`, {
-      details: { source: description, problems: this.problems },
-    });
-  }
 }
 
 /**
@@ -143,74 +120,6 @@ export function validateCaBundle(
   return { pem: current.map((cert) => cert.toString()).join(''), certs: current, warnings };
 }
 
-function readText(
-  files: RawFiles,
-  name: string,
-  expect: Pick<Expectations, 'maxBytes'>,
-  refusal: Refusal,
-): string | undefined {
-  const bytes = files[name];
-  if (bytes === undefined) {
-    refusal.add('E_MISSING', `${name} is missing`);
-    return undefined;
-  }
-  if (bytes.length > expect.maxBytes) {
-    refusal.add('E_TOO_LARGE', `${name} is larger than ${expect.maxBytes} bytes; a certificate bundle never is, so it is not one`);
-    return undefined;
-  }
-  const text = bytes.toString('utf8');
-  if (text.trim() === '') {
-    refusal.add('E_EMPTY', `${name} is empty`);
-    return undefined;
-  }
-  return text;
-}
-
-function parseCertificates(text: string, name: string, refusal: Refusal): X509Certificate[] {
-  const { blocks, malformed } = splitPem(text);
-  if (malformed > 0) {
-    refusal.add('E_PARSE', `${name} holds ${malformed} unterminated or corrupt PEM block(s): the file is truncated or damaged`);
-    return [];
-  }
-  const certBlocks = blocks.filter((block) => block.label === 'CERTIFICATE');
-  if (certBlocks.length === 0) {
-    refusal.add('E_PARSE', `${name} holds no PEM CERTIFICATE block`);
-    return [];
-  }
-  const certs: X509Certificate[] = [];
-  for (const [index, block] of certBlocks.entries()) {
-    try {
-      certs.push(new X509Certificate(block.pem));
-    } catch (cause) {
-      refusal.add('E_PARSE', `${name}: certificate ${index + 1} of ${certBlocks.length} does not parse (${errorText(cause)})`);
-      return [];
-    }
-  }
-  return certs;
-}
-
-const KEY_LABELS = new Set(['PRIVATE KEY', 'RSA PRIVATE KEY', 'EC PRIVATE KEY']);
-
-function parsePrivateKey(text: string, refusal: Refusal): KeyObject | undefined {
-  const { blocks, malformed } = splitPem(text);
-  const keys = blocks.filter((block) => KEY_LABELS.has(block.label));
-  if (malformed > 0) {
-    refusal.add('E_PARSE', `tls.key holds an unterminated or corrupt PEM block: the file is truncated or damaged`);
-  } else if (blocks.some((block) => block.label === 'ENCRYPTED PRIVATE KEY')) {
-    refusal.add('E_PARSE', 'tls.key is encrypted; a serving key must be unencrypted, as cert-manager writes it');
-  } else if (keys.length !== 1) {
-    refusal.add('E_PARSE', `tls.key must hold exactly one private key (PKCS#1, PKCS#8 or SEC1); it holds ${keys.length}`);
-  } else {
-    try {
-      // The message of a failed parse never quotes the key itself.
-      return createPrivateKey(keys[0]!.pem);
-    } catch (cause) {
-      refusal.add('E_PARSE', `tls.key does not parse as a private key (${errorCodeOf(cause)})`);
-    }
-  }
-  return undefined;
-}
-
 function checkValidity(cert: X509Certificate, info: CertInfo, now: Date, skewMs: number, refusal: Refusal): void {
   if (info.notBefore.getTime() - skewMs > now.getTime()) {
     refusal.add('E_NOT_YET_VALID',
@@ -251,14 +160,6 @@ function signedBy(child: X509Certificate, issuer: X509Certificate): boolean {
 }
 
 function subjectOf(cert: X509Certificate, field: 'subject' | 'issuer' = 'subject'): string {
-  return cert[field].replace(/\n/g, ', ');
+  return describeName(distinguishedName(cert, field), field);
 }
 
-function errorText(cause: unknown): string {
-  return cause instanceof Error ? cause.message : String(cause);
-}
-
-function errorCodeOf(cause: unknown): string {
-  const code = (cause as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : 'unreadable key';
-}

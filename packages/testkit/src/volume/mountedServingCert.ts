@@ -1,7 +1,7 @@
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ensureServingCert, silentLogger, type EnsureOptions, type ServingCert } from '@serving-cert/core';
+import { ensureServingCert, serviceDnsNames, silentLogger, type EnsureOptions, type ServingCert } from '@serving-cert/core';
 import { CertificateAuthority, type LeafOptions } from '@serving-cert/core/pki';
 import { writeAtomicVolume } from './atomicWriter.js';
 
@@ -31,7 +31,7 @@ export async function mountServingCert(options: {
 }): Promise<MountedServingCert> {
   const { serviceName, namespace } = options;
   const ca = options.ca ?? CertificateAuthority.create({ commonName: 'testkit platform root CA' });
-  const dnsNames = [serviceName, `${serviceName}.${namespace}`, `${serviceName}.${namespace}.svc`, `${serviceName}.${namespace}.svc.cluster.local`];
+  const dnsNames = serviceDnsNames(serviceName, namespace);
   const base = await fs.mkdtemp(path.join(os.tmpdir(), 'serving-cert-mounted-'));
   const certDir = path.join(base, 'certs');
   const caDir = path.join(base, 'ca');

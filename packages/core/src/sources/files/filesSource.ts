@@ -2,9 +2,9 @@ import { constants, type FileHandle } from 'node:fs/promises';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
-import { ServingCertError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import type { MaterialSource, SourceRead } from './source.js';
+import { ServingCertError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type { MaterialSource, SourceRead } from '../source.js';
 
 /** Options of {@link filesSource}. */
 export interface FilesSourceOptions {
@@ -56,8 +56,8 @@ export function filesSource(options: FilesSourceOptions): MaterialSource {
       }
       if (!warnedNoDataLink) {
         warnedNoDataLink = true;
-        logger.info(`${description} has no ..data link: not a Secret volume, or mounted with subPath, ` +
-          'which kubelet never updates; reading the files as they are', { dir });
+        logger.info({ source: description, dir }, `${description} has no ..data link: not a Secret volume, or mounted with subPath, ` +
+          'which kubelet never updates; reading the files as they are');
       }
     }
     const base = dataTarget === undefined ? dir : path.resolve(dir, dataTarget);
@@ -201,7 +201,7 @@ function watchDirectory(
       if (event === 'unlinkDir' && isDir) void start();
       changed();
     });
-    next.on('error', (error) => logger.warn(`watching ${dir} failed; the periodic re-read goes on`, { error: String(error) }));
+    next.on('error', (error) => logger.warn({ source: `files ${dir}`, error: String(error) }, `watching ${dir} failed; the periodic re-read goes on`));
     await previous?.close();
     if (!present) changed(); // it may have appeared between the stat and the watch
   };

@@ -2,12 +2,17 @@ import type { ClientRequest, IncomingMessage } from 'node:http';
 import * as https from 'node:https';
 import { createInterface } from 'node:readline';
 import { CoreV1Api, type V1Secret } from '@kubernetes/client-node';
-import type { Logger } from '../logger.js';
-import { ServingCertError } from '../errors.js';
-import { apiError, retryAfterMsOf, statusOf } from './apiErrors.js';
-import type { ClusterAccess } from './clusterAccess.js';
+import type { Logger } from '../../logger.js';
+import { ServingCertError } from '../../errors.js';
+import { apiError, retryAfterMsOf, statusOf } from '../../kube/apiErrors.js';
+import type { ClusterAccess } from '../../kube/clusterAccess.js';
+import { resolvable, sleep } from './waiting.js';
 
-/** What the API shows of one Secret: not read yet, absent, or present. */
+/** Backoff bounds after errors. */
+const MIN_BACKOFF_MS = 500;
+const MAX_BACKOFF_MS = 30_000;
+
+/** What the API shows of one Secret: absent, or present. */
 export type SecretState = { readonly exists: false } | { readonly exists: true; readonly secret: V1Secret };
 
 /** Options of {@link SecretWatcher}. */
@@ -18,9 +23,6 @@ export interface SecretWatcherOptions {
   logger: Logger;
   /** Server-side watch timeout; the watch is re-opened from the last resourceVersion after it. Default 300. */
   watchTimeoutSeconds?: number;
-  /** Backoff bounds after errors. Defaults 500 ms and 30 s. */
-  minBackoffMs?: number;
-  maxBackoffMs?: number;
 }
 
 type Listener = (state: SecretState) => void;
@@ -34,21 +36,17 @@ type Listener = (state: SecretState) => void;
  * response headers (Retry-After) and has no client-side timeout.
  */
 export class SecretWatcher {
-  readonly #options: Required<Pick<SecretWatcherOptions, 'watchTimeoutSeconds' | 'minBackoffMs' | 'maxBackoffMs'>> & SecretWatcherOptions;
+  readonly #options: Required<Pick<SecretWatcherOptions, 'watchTimeoutSeconds'>> & SecretWatcherOptions;
   readonly #listeners = new Set<Listener>();
   readonly #abort = new AbortController();
   #state: SecretState | undefined;
   /** Settles after the first list attempt, whatever its outcome. */
-  #firstAttempt: Promise<void>;
-  #firstAttemptDone!: () => void;
+  readonly #firstAttempt = resolvable();
   #loop: Promise<void> | undefined;
   #lastError: ServingCertError | undefined;
 
   constructor(options: SecretWatcherOptions) {
-    this.#options = { watchTimeoutSeconds: 300, minBackoffMs: 500, maxBackoffMs: 30_000, ...options };
-    this.#firstAttempt = new Promise((resolve) => {
-      this.#firstAttemptDone = resolve;
-    });
+    this.#options = { watchTimeoutSeconds: 300, ...options };
   }
 
   get description(): string {
@@ -66,7 +64,7 @@ export class SecretWatcher {
    */
   async current(): Promise<SecretState> {
     this.start();
-    await this.#firstAttempt;
+    await this.#firstAttempt.promise;
     if (this.#state) return this.#state;
     throw this.#lastError ?? new ServingCertError('E_CLOSED', `${this.description}: stopped`);
   }
@@ -78,7 +76,7 @@ export class SecretWatcher {
 
   async stop(): Promise<void> {
     this.#abort.abort();
-    this.#firstAttemptDone();
+    this.#firstAttempt.resolve();
     await this.#loop;
   }
 
@@ -112,18 +110,17 @@ export class SecretWatcher {
           resourceVersion = undefined; // expired resourceVersion: relist at once
           continue;
         }
-        this.#firstAttemptDone(); // a reader now gets this error, and can say why it waits
+        this.#firstAttempt.resolve(); // a reader now gets this error, and can say why it waits
         failures += 1;
         const delay = retryAfterMsOf(error) ?? this.#backoff(failures);
-        logger.debug(`${this.description}: ${failure.message}; retrying in ${Math.round(delay)} ms`);
+        logger.debug({ source: this.description, code: failure.code, retryInMs: Math.round(delay) }, `${this.description}: ${failure.message}; retrying in ${Math.round(delay)} ms`);
         await sleep(delay, signal);
       }
     }
   }
 
   #backoff(failures: number): number {
-    const { minBackoffMs, maxBackoffMs } = this.#options;
-    const base = Math.min(maxBackoffMs, minBackoffMs * 2 ** Math.min(failures - 1, 16));
+    const base = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** Math.min(failures - 1, 16));
     return base * (0.5 + Math.random()); // jitter: many pods must not retry in step
   }
 
@@ -232,23 +229,10 @@ export class SecretWatcher {
   #set(state: SecretState): void {
     const previous = this.#state;
     this.#state = state;
-    this.#firstAttemptDone();
+    this.#firstAttempt.resolve();
     const unchanged = previous !== undefined && previous.exists === state.exists &&
       (!state.exists || JSON.stringify(state.secret.data) === JSON.stringify((previous as { secret: V1Secret }).secret.data));
     if (unchanged) return;
     for (const listener of this.#listeners) listener(state);
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

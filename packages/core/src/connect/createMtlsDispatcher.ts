@@ -2,7 +2,7 @@ import * as tls from 'node:tls';
 import type { PeerCertificate } from 'node:tls';
 import { Agent, buildConnector } from 'undici';
 import { ServingCertError } from '../errors.js';
-import type { ServingCert } from '../live/servingCert.js';
+import type { ServingCert } from '../types.js';
 
 /** Options of {@link createMtlsDispatcher}: undici Agent options, plus who the server must be. */
 export interface MtlsOptions extends Omit<Agent.Options, 'connect'> {

@@ -3,27 +3,18 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { watch as chokidarWatch } from 'chokidar';
-import { ServingCertError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import { CertificateAuthority, type IssuedLeaf } from '../pki/certificateAuthority.js';
-import type { MaterialSource } from './source.js';
+import { ServingCertError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type * as Pki from '../../pki/certificateAuthority.js';
+import type { CertificateAuthority, IssuedLeaf } from '../../pki/certificateAuthority.js';
+import type { LocalCaOptions } from '../../options/ensureOptions.js';
+import type { MaterialSources } from '../source.js';
 
-/** Options of the local development CA (`source: 'local'`). */
-export interface LocalCaOptions {
-  /** Where the development CA lives. Default: `$SERVING_CERT_LOCAL_CA_DIR`, else `<user cache>/serving-cert/local-ca`. */
-  dir?: string;
-  /** Lifetime of each leaf; it is renewed at 2/3 of it. Default 24 h. */
-  leafLifetimeMs?: number;
-  /** Issue a new leaf this often, for demos and tests of rotation. Default: only on renewal. */
-  rotateIntervalMs?: number;
-  /** Run inside a cluster anyway. Default false: in a pod the platform issues certificates. */
-  allowInCluster?: boolean;
-  /**
-   * After a new CA appears on disk, keep serving the current leaf this long before issuing from
-   * the new CA, so that every peer trusts the new CA before anyone presents a leaf from it.
-   * Default 2000.
-   */
-  caRolloverDelayMs?: number;
+export type { LocalCaOptions } from '../../options/ensureOptions.js';
+
+/** The issuing code (node-forge), loaded only when a local CA is used: a files or api start never pays for it. */
+async function loadPki(): Promise<typeof Pki> {
+  return import('../../pki/certificateAuthority.js');
 }
 
 const CA_CERT = 'ca.crt';
@@ -41,6 +32,7 @@ export function localCaDir(dir?: string): string {
  * the files are linked into place, which fails for the second, and the second loads the first's.
  */
 export async function loadOrCreateLocalCa(dir: string): Promise<CertificateAuthority> {
+  const { CertificateAuthority } = await loadPki();
   for (let attempt = 0; attempt < 50; attempt += 1) {
     try {
       const [certPem, keyPem] = await Promise.all([fs.readFile(path.join(dir, CA_CERT), 'utf8'), fs.readFile(path.join(dir, CA_KEY), 'utf8')]);
@@ -56,7 +48,7 @@ export async function loadOrCreateLocalCa(dir: string): Promise<CertificateAutho
       continue;
     }
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-    const ca = newLocalCa();
+    const ca = newLocalCa(CertificateAuthority);
     const suffix = randomBytes(4).toString('hex');
     const tmpKey = path.join(dir, `.${CA_KEY}.${suffix}`);
     const tmpCert = path.join(dir, `.${CA_CERT}.${suffix}`);
@@ -76,8 +68,8 @@ export async function loadOrCreateLocalCa(dir: string): Promise<CertificateAutho
   throw new ServingCertError('E_IO', `the local CA in ${dir} has a key but no certificate; remove the folder to start afresh`);
 }
 
-function newLocalCa(): CertificateAuthority {
-  return CertificateAuthority.create({ commonName: `serving-cert local development CA ${new Date().toISOString().slice(0, 19)}` });
+function newLocalCa(authority: typeof CertificateAuthority): CertificateAuthority {
+  return authority.create({ commonName: `serving-cert local development CA ${new Date().toISOString().slice(0, 19)}` });
 }
 
 /**
@@ -87,7 +79,7 @@ function newLocalCa(): CertificateAuthority {
 export async function rotateLocalCa(dir?: string): Promise<CertificateAuthority> {
   const target = localCaDir(dir);
   await fs.mkdir(target, { recursive: true, mode: 0o700 });
-  const ca = newLocalCa();
+  const ca = newLocalCa((await loadPki()).CertificateAuthority);
   const suffix = randomBytes(4).toString('hex');
   await fs.writeFile(path.join(target, `.${CA_KEY}.${suffix}`), ca.keyPem, { mode: 0o600 });
   await fs.writeFile(path.join(target, `.${CA_CERT}.${suffix}`), ca.certPem, { mode: 0o644 });
@@ -103,7 +95,7 @@ export async function rotateLocalCa(dir?: string): Promise<CertificateAuthority>
  * interval when asked). A new CA on disk (another process ran `rotateLocalCa`) is followed:
  * the trust source changes, and the next leaf comes from the new CA.
  */
-export function localCaSources(options: LocalCaOptions & { dnsNames: readonly string[]; logger: Logger }): { serving: MaterialSource; ca: MaterialSource } {
+export function localCaSources(options: LocalCaOptions & { dnsNames: readonly string[]; logger: Logger }): MaterialSources & { ca: NonNullable<MaterialSources['ca']> } {
   const dir = localCaDir(options.dir);
   const lifetimeMs = options.leafLifetimeMs ?? 24 * 3_600_000;
   const rolloverDelayMs = options.caRolloverDelayMs ?? 2_000;

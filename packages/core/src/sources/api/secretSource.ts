@@ -1,5 +1,5 @@
-import type { SecretWatcher } from '../kube/secretWatcher.js';
-import type { MaterialSource } from './source.js';
+import type { MaterialSource } from '../source.js';
+import type { SecretWatcher } from './secretWatcher.js';
 
 /**
  * A Secret read and kept live through the Kubernetes API (the `api` source): no mount needed,

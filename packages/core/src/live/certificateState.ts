@@ -1,0 +1,43 @@
+import * as tls from 'node:tls';
+import type { Logger } from '../logger.js';
+import type { RawFiles } from '../sources/source.js';
+import type { CertificateState } from '../types.js';
+import type { ValidServingBundle } from '../x509/validateBundle.js';
+
+/** The public state of a valid bundle, with the trust bundle of the moment. Frozen. */
+export function certificateStateOf(bundle: ValidServingBundle, trustPem: string): CertificateState {
+  let context: tls.SecureContext | undefined;
+  return Object.freeze({
+    certPem: bundle.certPem,
+    keyPem: bundle.keyPem,
+    caPem: bundle.caPem,
+    info: bundle.info,
+    // Built on first use: servers get contexts of their own from setSecureContext, and a
+    // rotation should not pay for one nobody asked for.
+    get secureContext() {
+      context ??= tls.createSecureContext({ key: bundle.keyPem, cert: bundle.certPem, ...(trustPem ? { ca: trustPem } : {}) });
+      return context;
+    },
+  });
+}
+
+/** Whether a read holds exactly the bytes of `bundle`: then there is nothing to validate. */
+export function sameBytes(files: RawFiles, bundle: ValidServingBundle): boolean {
+  return files['tls.crt']?.toString('utf8') === bundle.certPem &&
+    files['tls.key']?.toString('utf8') === bundle.keyPem &&
+    files['ca.crt']?.toString('utf8') === bundle.caPem;
+}
+
+/** Logs a first certificate or a rotation: public facts only, never key material. */
+export function logServed(logger: Logger, description: string, state: CertificateState, previous: CertificateState | undefined): void {
+  if (previous) {
+    logger.info({ ...factsOf(description, state), previousSerial: previous.info.serialNumber }, `${description}: serving certificate rotated`);
+  } else {
+    logger.info({ ...factsOf(description, state), dnsNames: state.info.dnsNames }, `${description}: serving certificate loaded`);
+  }
+}
+
+/** The fields every log line about a served certificate carries: public facts, never key material. */
+export function factsOf(source: string, state: CertificateState): Record<string, unknown> {
+  return { source, serial: state.info.serialNumber, notAfter: state.info.notAfter.toISOString() };
+}

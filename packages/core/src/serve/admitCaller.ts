@@ -1,0 +1,21 @@
+import type { TLSSocket } from 'node:tls';
+import { authorizePeer, type PeerAuthorizer } from './authorizer.js';
+import { peerIdentity, type PeerIdentity } from './peerIdentity.js';
+
+/** The outcome of {@link admitCaller}: the caller's identity, or the refusal to send. */
+export type CallerAdmission =
+  | { readonly admitted: true; readonly peer: PeerIdentity | undefined }
+  | { readonly admitted: false; readonly peer: PeerIdentity | undefined; readonly reason: string; readonly status: 403 };
+
+/**
+ * The one step every server adapter takes per request: read who called (from a verified client
+ * certificate) and, with an authorizer, decide whether they may. Adapters only translate the
+ * outcome into their framework's reply.
+ */
+export function admitCaller(socket: TLSSocket, authorizer: PeerAuthorizer | undefined): CallerAdmission {
+  if (!authorizer) return { admitted: true, peer: peerIdentity(socket) };
+  const decision = authorizePeer(socket, authorizer);
+  return decision.allowed
+    ? { admitted: true, peer: decision.peer }
+    : { admitted: false, peer: decision.peer, reason: decision.reason, status: 403 };
+}

@@ -1,0 +1,89 @@
+// The public interfaces, apart from their implementations (as k8s dynamiccertificates'
+// interfaces.go): serve/ and connect/ depend on these, never on the class behind them.
+import type * as tls from 'node:tls';
+import type { ServingCertError } from './errors.js';
+
+/** The public facts of a certificate, safe to log. */
+export interface CertInfo {
+  /** Hex, as OpenSSL prints it. */
+  serialNumber: string;
+  /** SHA-256 fingerprint, colon-separated hex. */
+  fingerprint256: string;
+  /**
+   * The subject DN as `CN=a, O=b`, or `''` when it is empty, as cert-manager issues this
+   * platform's leaves (the policy sets no commonName).
+   */
+  subject: string;
+  /** The issuer DN, in the same form; `''` when empty. */
+  issuer: string;
+  /** The DNS names of subjectAltName, in order. */
+  dnsNames: string[];
+  notBefore: Date;
+  notAfter: Date;
+}
+
+/** The CAs trusted for peers: the current ones and, for a grace period, the ones seen before. */
+export interface TrustState {
+  /** Every trusted CA, the current ones first. */
+  readonly cas: readonly CertInfo[];
+  /** The same CAs as one PEM bundle, for `ca` options. */
+  readonly pem: string;
+}
+
+/** The material being served now. `keyPem` is secret: never log it. */
+export interface CertificateState {
+  readonly certPem: string;
+  readonly keyPem: string;
+  /** `ca.crt` of the serving Secret, when it has one. */
+  readonly caPem: string | undefined;
+  readonly info: CertInfo;
+  /** key, cert and the current trust bundle, ready for `tls.connect` or an SNI callback. */
+  readonly secureContext: tls.SecureContext;
+}
+
+/** Options of {@link ServingCert.serverOptions}. */
+export interface ServerOptionsRequest {
+  /** Ask clients for a certificate and refuse those the trust bundle does not verify. */
+  requestClientCert?: boolean;
+}
+
+/**
+ * A live serving certificate: always valid material, swapped in place when a new version
+ * passes the validation gate.
+ */
+export interface ServingCert {
+  /** The material served now. */
+  readonly current: CertificateState;
+  /** The CAs trusted for peers, old ones included during a rollover. */
+  readonly trust: TrustState;
+  /**
+   * `key` and `cert` for `https.createServer` and co.; with `requestClientCert`, also `ca` (the
+   * trust bundle), `requestCert` and `rejectUnauthorized`.
+   */
+  serverOptions(options?: ServerOptionsRequest): tls.TlsOptions;
+  /**
+   * Keeps a running `https`, `http2` secure or `tls` server on the current material: every
+   * rotation and trust change installs a new secure context, which new handshakes use while
+   * open connections go on. The server's own TLS settings (ciphers, versions, ...) are kept.
+   * A server that asks for client certificates (`requestCert`) also gets the current trust
+   * bundle, so it follows CA rotations. Returns a function that detaches it.
+   */
+  attach(server: tls.Server): () => void;
+  /** A new certificate passed the gate and is served now. */
+  on(event: 'rotate', listener: (next: CertInfo, previous: CertInfo) => void): this;
+  /** The trusted CAs changed. */
+  on(event: 'trust', listener: (trust: TrustState) => void): this;
+  /**
+   * A new version was refused and the last good one keeps serving. Emitted only when someone
+   * listens; otherwise logged, so that a refusal never crashes the process.
+   */
+  on(event: 'error', listener: (error: ServingCertError) => void): this;
+  off(event: 'rotate', listener: (next: CertInfo, previous: CertInfo) => void): this;
+  off(event: 'trust', listener: (trust: TrustState) => void): this;
+  off(event: 'error', listener: (error: ServingCertError) => void): this;
+  once(event: 'rotate', listener: (next: CertInfo, previous: CertInfo) => void): this;
+  once(event: 'trust', listener: (trust: TrustState) => void): this;
+  once(event: 'error', listener: (error: ServingCertError) => void): this;
+  /** Stops every watcher and timer. Safe to call twice; later calls await the first. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,87 @@
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import type { RawFiles } from '../sources/source.js';
+import { splitPem } from './pem.js';
+import type { Refusal } from './refusal.js';
+
+// The parsing stage of the gate: bytes to text to certificates and a key. Every failure is a
+// reason added to the refusal; nothing here quotes key material.
+
+/** The text of one file, or a reason: missing, too large, empty. */
+export function readText(
+  files: RawFiles,
+  name: string,
+  expect: { maxBytes: number },
+  refusal: Refusal,
+): string | undefined {
+  const bytes = files[name];
+  if (bytes === undefined) {
+    refusal.add('E_MISSING', `${name} is missing`);
+    return undefined;
+  }
+  if (bytes.length > expect.maxBytes) {
+    refusal.add('E_TOO_LARGE', `${name} is larger than ${expect.maxBytes} bytes; a certificate bundle never is, so it is not one`);
+    return undefined;
+  }
+  const text = bytes.toString('utf8');
+  if (text.trim() === '') {
+    refusal.add('E_EMPTY', `${name} is empty`);
+    return undefined;
+  }
+  return text;
+}
+
+/** Every CERTIFICATE block of a file, parsed; a reason when any block does not parse. */
+export function parseCertificates(text: string, name: string, refusal: Refusal): X509Certificate[] {
+  const { blocks, malformed } = splitPem(text);
+  if (malformed > 0) {
+    refusal.add('E_PARSE', `${name} holds ${malformed} unterminated or corrupt PEM block(s): the file is truncated or damaged`);
+    return [];
+  }
+  const certBlocks = blocks.filter((block) => block.label === 'CERTIFICATE');
+  if (certBlocks.length === 0) {
+    refusal.add('E_PARSE', `${name} holds no PEM CERTIFICATE block`);
+    return [];
+  }
+  const certs: X509Certificate[] = [];
+  for (const [index, block] of certBlocks.entries()) {
+    try {
+      certs.push(new X509Certificate(block.pem));
+    } catch (cause) {
+      refusal.add('E_PARSE', `${name}: certificate ${index + 1} of ${certBlocks.length} does not parse (${errorText(cause)})`);
+      return [];
+    }
+  }
+  return certs;
+}
+
+const KEY_LABELS = new Set(['PRIVATE KEY', 'RSA PRIVATE KEY', 'EC PRIVATE KEY']);
+
+/** The one unencrypted private key of tls.key (PKCS#1, PKCS#8 or SEC1). */
+export function parsePrivateKey(text: string, refusal: Refusal): KeyObject | undefined {
+  const { blocks, malformed } = splitPem(text);
+  const keys = blocks.filter((block) => KEY_LABELS.has(block.label));
+  if (malformed > 0) {
+    refusal.add('E_PARSE', `tls.key holds an unterminated or corrupt PEM block: the file is truncated or damaged`);
+  } else if (blocks.some((block) => block.label === 'ENCRYPTED PRIVATE KEY')) {
+    refusal.add('E_PARSE', 'tls.key is encrypted; a serving key must be unencrypted, as cert-manager writes it');
+  } else if (keys.length !== 1) {
+    refusal.add('E_PARSE', `tls.key must hold exactly one private key (PKCS#1, PKCS#8 or SEC1); it holds ${keys.length}`);
+  } else {
+    try {
+      // The message of a failed parse never quotes the key itself.
+      return createPrivateKey(keys[0]!.pem);
+    } catch (cause) {
+      refusal.add('E_PARSE', `tls.key does not parse as a private key (${errorCodeOf(cause)})`);
+    }
+  }
+  return undefined;
+}
+
+function errorText(cause: unknown): string {
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
+function errorCodeOf(cause: unknown): string {
+  const code = (cause as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : 'unreadable key';
+}
