@@ -1,6 +1,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CoreV1Api, CustomObjectsApi, type V1Secret } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, loadAllYaml, type V1Secret } from '@kubernetes/client-node';
 import { PLATFORM, type PlatformClient } from '@serving-cert/testkit';
 import { controlPlane, createNamespace, eventually, platform as connectPlatform } from '../helpers/cluster.js';
 
@@ -188,6 +189,46 @@ describe('the real platform when something is missing', () => {
       // ... yet no Certificate came.
       expect(await exists(() => readCertificate(ns, 'lonely-cert'))).toBe(false);
     } finally {
+      await platform.setPolicies({ generateServiceCert: true });
+    }
+  });
+});
+
+describe('the seed policies on delete and re-apply (deploy/platform/README.md)', () => {
+  const KY = { group: 'kyverno.io', version: 'v1', plural: 'clusterpolicies' } as const;
+  const corrected = async (name: string) => {
+    const text = await readFile(new URL('../../deploy/platform/corrected/kyverno-policies.yaml', import.meta.url), 'utf8');
+    return (loadAllYaml(text) as Array<{ kind?: string; metadata?: { name?: string } }>).find((policy) => policy?.metadata?.name === name)!;
+  };
+  const policyReady = (name: string) => eventually(`ClusterPolicy ${name} Ready`, () => custom().getClusterCustomObject({ ...KY, name }) as Promise<{ status?: { conditions?: Condition[] } }>,
+    (policy) => condition(policy, 'Ready')?.status === 'True', 30_000);
+
+  it('as shipped, deleting generate-service-cert deletes every generated Certificate, and re-creating it brings none back; the corrected variant fixes both', async () => {
+    const ns = await createNamespace();
+    await annotatedService(ns, 'kept');
+    await eventually('kept-tls', () => readSecret(ns, 'kept-tls'), (s) => Boolean(s.data?.['tls.crt']));
+    try {
+      // The seed's policy: synchronize: true deletes the downstream with the policy ...
+      await platform.setPolicies({ generateServiceCert: false });
+      await eventually('Certificate deleted with the policy', () => exists(() => readCertificate(ns, 'kept-cert')), (present) => !present);
+      expect(await exists(() => readSecret(ns, 'kept-tls'))).toBe(true); // cert-manager's Secret stays, and will never be renewed
+      // ... and without generateExisting, re-creating it leaves the annotated Service without one.
+      await platform.setPolicies({ generateServiceCert: true });
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      expect(await exists(() => readCertificate(ns, 'kept-cert'))).toBe(false);
+
+      // The corrected variant: generateExisting brings the Certificate back ...
+      await platform.setPolicies({ generateServiceCert: false });
+      await custom().createClusterCustomObject({ ...KY, body: await corrected('generate-service-cert') });
+      await policyReady('generate-service-cert');
+      await eventually('Certificate generated for the existing Service', () => exists(() => readCertificate(ns, 'kept-cert')), Boolean, 30_000);
+      // ... and orphanDownstreamOnPolicyDelete keeps it when the policy goes.
+      await custom().deleteClusterCustomObject({ ...KY, name: 'generate-service-cert' });
+      await eventually('policy deleted', () => exists(() => custom().getClusterCustomObject({ ...KY, name: 'generate-service-cert' })), (present) => !present);
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      expect(await exists(() => readCertificate(ns, 'kept-cert'))).toBe(true);
+    } finally {
+      await platform.setPolicies({ generateServiceCert: false });
       await platform.setPolicies({ generateServiceCert: true });
     }
   });
