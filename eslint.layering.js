@@ -5,7 +5,7 @@
 // outside their own place is not: node-forge loads only when something issues, client-node
 // only when a cluster is used, undici only when a dispatcher is made, all through import().
 
-const FOLDERS = ['options', 'kube', 'sources', 'x509', 'live', 'serve', 'connect', 'cli', 'pki'];
+const FOLDERS = ['options', 'kube', 'sources', 'x509', 'live', 'serve', 'connect', 'webhook', 'cli', 'pki'];
 
 /** What each place may import besides the base files; every other folder of core is refused. */
 const LAYERS = {
@@ -18,6 +18,8 @@ const LAYERS = {
   live: { files: ['live/**/*.ts'], may: ['options', 'sources', 'x509'], heavy: [] },
   serve: { files: ['serve/**/*.ts'], may: ['options', 'x509'], heavy: [] },
   connect: { files: ['connect/**/*.ts'], may: ['options', 'x509', 'serve'], heavy: ['undici'] },
+  // A subpath export of its own (@serving-cert/core/webhook): it may load client-node.
+  webhook: { files: ['webhook/**/*.ts'], may: ['options', 'kube', 'x509', 'live'], heavy: ['@kubernetes/client-node'] },
   pki: { files: ['pki/**/*.ts'], may: ['pki'], heavy: ['node-forge'] },
 };
 const HEAVY = ['@kubernetes/client-node', 'node-forge', 'undici', 'chokidar'];

@@ -22,3 +22,5 @@ export { mountServingCert } from './volume/mountedServingCert.js';
 export type { MountedServingCert } from './volume/mountedServingCert.js';
 export { projectSecretVolume } from './volume/projectSecretVolume.js';
 export type { ProjectSecretVolumeOptions, SecretVolumeProjection } from './volume/projectSecretVolume.js';
+export { LOOPBACK_PORT_ANNOTATION, startServiceNetwork } from './serviceNetwork/serviceNetwork.js';
+export type { ServiceNetwork } from './serviceNetwork/serviceNetwork.js';

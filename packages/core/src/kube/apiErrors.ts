@@ -2,11 +2,13 @@ import { ServingCertError } from '../errors.js';
 
 /** What was being done when the API said no: for messages that say what to fix. */
 export interface ApiOperation {
-  verb: 'get' | 'list' | 'watch' | 'patch';
+  verb: 'get' | 'list' | 'watch' | 'patch' | 'create';
   /** e.g. 'services', 'secrets', 'certificates.cert-manager.io' */
   resource: string;
   namespace?: string;
   name?: string;
+  /** Where the whole least-privilege role is shipped; default deploy/app-rbac.yaml (a Role). */
+  grantedBy?: { kind: 'Role' | 'ClusterRole'; file: string };
 }
 
 /** HTTP status of a client-node ApiException, a watch failure, or undefined for a network error. */
@@ -52,10 +54,11 @@ export function apiError(error: unknown, op: ApiOperation): ServingCertError {
   const details = { ...op, status };
   if (status === 403) {
     const [resource, group = ''] = op.resource.split(/\.(.*)/s);
+    const role = op.grantedBy ?? { kind: 'Role', file: 'deploy/app-rbac.yaml' };
     return new ServingCertError('E_FORBIDDEN',
-      `the Kubernetes API denied ${op.verb} on ${objectText(op)}: ${apiMessageOf(error)}. Grant it with a Role rule ` +
+      `the Kubernetes API denied ${op.verb} on ${objectText(op)}: ${apiMessageOf(error)}. Grant it with a ${role.kind} rule ` +
       `{ apiGroups: ["${group}"], resources: ["${resource}"], verbs: ["${op.verb}"]${op.name ? `, resourceNames: ["${op.name}"]` : ''} } ` +
-      '(deploy/app-rbac.yaml has the whole least-privilege Role)', { cause: error, details });
+      `(${role.file} has the whole least-privilege ${role.kind})`, { cause: error, details });
   }
   if (status === 404) {
     return new ServingCertError('E_NOT_FOUND', `${objectText(op)} does not exist`, { cause: error, details });

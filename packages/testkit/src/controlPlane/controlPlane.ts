@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { CertificateAuthority, generatePrivateKey, privateKeyToPem } from '@serving-cert/core/pki';
+import { startServiceNetwork, type ServiceNetwork } from '../serviceNetwork/serviceNetwork.js';
 import { controlPlaneAssets, type ControlPlaneAssets } from './assets.js';
 
 /** Options of {@link startControlPlane}. */
@@ -109,10 +110,12 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'serving-cert-control-plane-'));
   temporaryDirs.add(dir);
   const children: ChildProcess[] = [];
+  let serviceNetwork: ServiceNetwork | undefined;
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       for (const child of children.reverse()) await terminate(child);
+      await serviceNetwork?.close();
       await fs.rm(dir, { recursive: true, force: true });
       temporaryDirs.delete(dir);
     })();
@@ -153,6 +156,10 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     log(`etcd ${assets.versions.etcd} ready on 127.0.0.1:${etcdPort} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
     const server = `https://127.0.0.1:${apiPort}`;
+    // No kube-proxy here: the API server's own calls to Services (admission webhooks) go through
+    // a CONNECT proxy that forwards a Service's cluster IP to a loopback port (serviceNetwork.ts).
+    serviceNetwork = await startServiceNetwork();
+    const apiserverEnv = { ...process.env, HTTPS_PROXY: serviceNetwork.proxyUrl, NO_PROXY: '127.0.0.1,localhost' };
     const apiserver = launch('kube-apiserver', assets.kubeApiserver, [
       `--etcd-servers=http://127.0.0.1:${etcdPort}`,
       `--secure-port=${apiPort}`,
@@ -172,7 +179,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       '--enable-priority-and-fairness=false',
       '--endpoint-reconciler-type=none',
       '--v=0',
-    ], dir);
+    ], dir, apiserverEnv);
     children.push(apiserver.child);
 
     const connection = { server, caPem: ca.certPem, caKeyPem: ca.keyPem };
@@ -181,6 +188,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     await waitUntil(`kube-apiserver (log: ${apiserver.logFile})`, apiserver, timeoutMs,
       () => httpsOk(`${server}/readyz`, ca.certPem, probeUser));
     log(`kube-apiserver ${assets.versions.kubernetes} ready at ${server} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    serviceNetwork.connect(client.kubeConfig);
 
     return { ...client, connection, server, caPem: ca.certPem, assets, stop };
   } catch (error) {
@@ -200,10 +208,10 @@ export interface Launched {
   exited: () => string | undefined;
 }
 
-export function launch(name: string, binary: string, args: string[], dir: string, env?: NodeJS.ProcessEnv): Launched {
+export function launch(name: string, binary: string, args: string[], dir: string, env: NodeJS.ProcessEnv = process.env): Launched {
   const logFile = path.join(dir, `${name}.log`);
   const out = createWriteStream(logFile);
-  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env } : {}) });
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   child.stdout?.pipe(out);
   child.stderr?.pipe(out);
   running.add(child);
