@@ -76,7 +76,7 @@ export interface ControlPlane extends ControlPlaneClient {
  *
  * Should this process die without stop(), however it dies (SIGKILL included), a supervisor
  * process that watches it kills etcd and kube-apiserver and removes the temporary folder: all
- * gone within 2 s of the death, typically 0.1 s (the bound the testkit README states and
+ * gone within 2 s of the death, 0.1 s typically (the bound the testkit README states and
  * test/cluster/controlPlane.test.ts asserts).
  */
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
