@@ -1,5 +1,5 @@
 import { randomBytes, X509Certificate } from 'node:crypto';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import type { ClientRequest } from 'node:http';
 import * as https from 'node:https';
@@ -19,7 +19,8 @@ import {
   type V1Secret,
 } from '@kubernetes/client-node';
 import { CertificateAuthority, type KeyAlgorithm } from '@serving-cert/core/pki';
-import { freePorts, installExitHook, launch, terminate, waitUntil, type ControlPlaneClient, type Launched } from '../controlPlane/controlPlane.js';
+import { freePorts, launch, terminate, waitUntil, type ControlPlaneClient, type Launched } from '../controlPlane/controlPlane.js';
+import { startSupervisor } from '../controlPlane/startSupervisor.js';
 import { platformAssets } from './assets.js';
 import { aggregateClusterRoles, applyCertManagerRbac, IDENTITIES, serviceAccountUser } from './rbac.js';
 
@@ -121,9 +122,6 @@ interface Condition { type: string; status: string; reason?: string; message?: s
 interface WithConditions extends KubernetesObject { status?: { conditions?: Condition[] } }
 interface Certificate extends WithConditions { spec: { secretName: string }; status?: { conditions?: Condition[]; revision?: number } }
 
-const temporaryDirs = new Set<string>();
-let exitHookInstalled = false;
-
 /**
  * Starts the real platform on a control plane: cert-manager's controller and Kyverno's admission
  * and background controllers, built by `npm run envtest:setup` from tools/platform. Installs the
@@ -143,17 +141,17 @@ export async function startPlatform(controlPlane: ControlPlaneClient, options: P
   const assets = platformAssets();
   const manifestsDir = options.manifestsDir ?? shippedManifestsDir();
   const admin = controlPlane.kubeConfig;
-  installExitHook();
-  installDirCleanup();
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'serving-cert-platform-'));
-  temporaryDirs.add(dir);
+  // As for the control plane: should this process die without stop(), a supervisor process
+  // kills the controllers and removes their folder.
+  const supervisor = await startSupervisor(path.join(os.tmpdir(), 'serving-cert-platform-'), timeoutMs);
+  const dir = supervisor.dir;
   const launched: Launched[] = [];
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       for (const process of [...launched].reverse()) await terminate(process.child);
       await fs.rm(dir, { recursive: true, force: true });
-      temporaryDirs.delete(dir);
+      await supervisor.release();
     })();
     return stopping;
   };
@@ -190,7 +188,7 @@ export async function startPlatform(controlPlane: ControlPlaneClient, options: P
       `--cluster-resource-namespace=${PLATFORM.caSecretNamespace}`,
       `--certificate-request-minimum-backoff-duration=${options.certificateRequestBackoffMs ?? 3_600_000}ms`,
       '--v=2',
-    ], dir, { PATH: baseEnv.PATH, HOME: dir });
+    ], dir, supervisor, { PATH: baseEnv.PATH, HOME: dir });
     launched.push(certManager);
 
     const kyverno = launch('kyverno-admission-controller', assets.kyverno, [
@@ -204,7 +202,7 @@ export async function startPlatform(controlPlane: ControlPlaneClient, options: P
       `--backgroundServiceAccountName=${serviceAccountUser(IDENTITIES.kyvernoBackground).name}`,
       ...kyvernoCommonFlags(admissionMetricsPort!),
       '--admissionReports=false',
-    ], dir, {
+    ], dir, supervisor, {
       ...baseEnv,
       KYVERNO_SERVICEACCOUNT_NAME: IDENTITIES.kyvernoAdmission.serviceAccount,
       KYVERNO_ROLE_NAME: 'kyverno:admission-controller',
@@ -217,7 +215,7 @@ export async function startPlatform(controlPlane: ControlPlaneClient, options: P
     const background = launch('kyverno-background-controller', assets.backgroundController, [
       `--kubeconfig=${await kubeconfigFor(IDENTITIES.kyvernoBackground)}`,
       ...kyvernoCommonFlags(backgroundMetricsPort!),
-    ], dir, {
+    ], dir, supervisor, {
       ...baseEnv,
       KYVERNO_SERVICEACCOUNT_NAME: IDENTITIES.kyvernoBackground.serviceAccount,
       KYVERNO_DEPLOYMENT: 'kyverno-background-controller',
@@ -492,14 +490,6 @@ async function createAll(kubeConfig: KubeConfig, objects: KubernetesObject[]): P
     if (!object?.kind) continue;
     await ignoreConflict(api.create(object));
   }
-}
-
-function installDirCleanup(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const dir of temporaryDirs) rmSync(dir, { recursive: true, force: true });
-  });
 }
 
 function b64(text: string): string {
