@@ -2,7 +2,7 @@ import { ServingCertError } from '../errors.js';
 
 /** What was being done when the API said no: for messages that say what to fix. */
 export interface ApiOperation {
-  verb: 'get' | 'list' | 'watch' | 'patch';
+  verb: 'get' | 'list' | 'watch' | 'patch' | 'create';
   /** e.g. 'services', 'secrets', 'certificates.cert-manager.io' */
   resource: string;
   namespace?: string;
