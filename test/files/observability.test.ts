@@ -10,7 +10,7 @@ import { CertificateAuthority } from '@serving-cert/core/pki';
 import { writeAtomicVolume } from '@serving-cert/testkit';
 import { nextEvent, recordingLogger, tempDir, WEB_NAMES } from '../helpers/tls.js';
 
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
+const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });
