@@ -85,7 +85,7 @@ describe('Kubernetes Events (events: true)', () => {
     }
     expect(cert.current.info.serialNumber).toBeDefined();
     const warnings = () => logger.lines.filter((line) => line.message.includes('Kubernetes Events are not recorded'));
-    await eventually('the warning about Events', async () => warnings(), (found) => found.length >= 1);
+    await eventually('the warning about Events', () => Promise.resolve(warnings()), (found) => found.length >= 1);
     await new Promise((resolve) => setTimeout(resolve, 300)); // let the rotation's Event try, too
     expect(warnings()).toHaveLength(1);
     expect(warnings()[0]).toMatchObject({ level: 'warn', fields: { code: 'E_FORBIDDEN' } });

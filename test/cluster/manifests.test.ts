@@ -36,7 +36,7 @@ describe('deploy/', () => {
         count += 1;
       }
     }
-    expect(count).toBe(4 + 6 + 3);
+    expect(count).toBe(4 + 8 + 3); // app-rbac.yaml: the Role, the diagnosis and the Events Roles, with their bindings
   });
 });
 
