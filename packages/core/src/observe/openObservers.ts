@@ -19,8 +19,10 @@ export interface Observers {
  * `events: true` in a cluster.
  */
 export async function openObservers(plan: EnsurePlan, target: { source: string; identity: ServiceIdentity | undefined; access: () => Promise<ClusterAccess | undefined> }): Promise<Observers> {
-  const { metricsObserver } = await import('./metrics.js');
-  const metrics = metricsObserver(target.source, plan.meterProvider);
+  // @opentelemetry/api is an optional peer: an app without it has no metrics, and starts all the same.
+  const metricsModule = await import('./metrics.js').catch(() => undefined);
+  const metrics = metricsModule?.metricsObserver(target.source, plan.meterProvider);
+  if (!metricsModule && plan.meterProvider) plan.logger.warn({}, 'a meterProvider was given, but @opentelemetry/api cannot be loaded: no metrics');
   let events: LiveObserver | undefined;
   const access = plan.events ? await target.access() : undefined;
   if (plan.events && (!access || !target.identity)) {
