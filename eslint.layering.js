@@ -1,11 +1,12 @@
 // The direction of dependency inside @serving-cert/core (design section 1): the data flows
-// options -> kube -> sources -> x509 -> live -> serve/connect. A folder may import the folders
+// options -> kube -> sources -> x509 -> live -> serve/connect; observe/ (metrics, diagnostics
+// channels, Events) listens to live/ and is wired by the root files. A folder may import the folders
 // before it and the base files (errors, logger, types), never one after it. Type-only imports
 // of pki and of heavy packages are allowed (they cost nothing at run time); a value import
 // outside their own place is not: node-forge loads only when something issues, client-node
 // only when a cluster is used, undici only when a dispatcher is made, all through import().
 
-const FOLDERS = ['options', 'kube', 'sources', 'x509', 'live', 'serve', 'connect', 'webhook', 'cli', 'pki'];
+const FOLDERS = ['options', 'kube', 'sources', 'x509', 'live', 'observe', 'serve', 'connect', 'webhook', 'cli', 'pki'];
 
 /** What each place may import besides the base files; every other folder of core is refused. */
 const LAYERS = {
@@ -16,13 +17,15 @@ const LAYERS = {
   'sources/api': { files: ['sources/api/**/*.ts'], may: ['options', 'kube'], heavy: ['@kubernetes/client-node'] },
   x509: { files: ['x509/**/*.ts'], may: ['options', 'sources'], heavy: [] },
   live: { files: ['live/**/*.ts'], may: ['options', 'sources', 'x509'], heavy: [] },
+  // kube/ only for its types: the Events recorder (client-node) comes through import().
+  observe: { files: ['observe/**/*.ts'], may: ['options', 'kube', 'x509', 'live'], heavy: ['@opentelemetry/api'] },
   serve: { files: ['serve/**/*.ts'], may: ['options', 'x509'], heavy: [] },
   connect: { files: ['connect/**/*.ts'], may: ['options', 'x509', 'serve'], heavy: ['undici'] },
   // A subpath export of its own (@serving-cert/core/webhook): it may load client-node.
   webhook: { files: ['webhook/**/*.ts'], may: ['options', 'kube', 'x509', 'live'], heavy: ['@kubernetes/client-node'] },
   pki: { files: ['pki/**/*.ts'], may: ['pki'], heavy: ['node-forge'] },
 };
-const HEAVY = ['@kubernetes/client-node', 'node-forge', 'undici', 'chokidar'];
+const HEAVY = ['@kubernetes/client-node', 'node-forge', 'undici', 'chokidar', '@opentelemetry/api'];
 
 function patternsOf(name, layer) {
   const own = name.split('/')[0];

@@ -31,7 +31,7 @@ describe('deploy/', () => {
         count += 1;
       }
     }
-    expect(count).toBe(4 + 3 + 6 + 3 + 2 + 4);
+    expect(count).toBe(4 + 3 + 8 + 3 + 2 + 4); // app-rbac.yaml: the Role, the diagnosis and the Events Roles, with their bindings
   });
 });
 

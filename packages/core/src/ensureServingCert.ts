@@ -6,6 +6,7 @@ import { defaultSecretNameOf, serviceDnsNames } from './options/platformNames.js
 import { resolveOptions } from './options/resolveOptions.js';
 import { DEFAULT_MAX_BYTES } from './options/limits.js';
 import { openSources } from './sources/openSources.js';
+import { openObservers, type Observers } from './observe/openObservers.js';
 import type { ClusterAccess } from './kube/clusterAccess.js';
 import type { ServingCert } from './types.js';
 
@@ -30,13 +31,18 @@ export async function ensureServingCert(options: EnsureOptions = {}): Promise<Se
     ? import('./kube/index.js').then((kube) => kube.ClusterAccess.resolve(plan))
     : Promise.resolve(undefined);
   const cluster = choice.needsCluster ? await access() : undefined;
-  const needsIdentity = choice.annotate || choice.source === 'api' || plan.dnsNames === undefined;
+  const needsIdentity = choice.annotate || choice.source === 'api' || plan.dnsNames === undefined || plan.events;
   const identity = needsIdentity ? resolveIdentity(plan, () => cluster?.namespace) : undefined;
   const dnsNames = plan.dnsNames ?? serviceDnsNames(identity!.serviceName, identity!.namespace, plan.clusterDomain);
   const secretName = choice.annotate
     ? await (await import('./kube/index.js')).ensureServiceAnnotation(cluster!, { ...identity!, secretName: plan.secretName }, plan.logger)
     : plan.secretName ?? (identity ? defaultSecretNameOf(identity.serviceName) : undefined);
-  const sources = await openSources(plan, { source: choice.source, identity, secretName, dnsNames, access });
+  // The api source's watches report to the metrics once they exist (they need its description).
+  let watchReconnected: Observers['watchReconnected'] = () => {};
+  const sources = await openSources(plan, { source: choice.source, identity, secretName, dnsNames, access,
+    onWatchReconnect: (reason) => watchReconnected(reason) });
+  const observers = await openObservers(plan, { source: sources.serving.description, identity, access });
+  watchReconnected = observers.watchReconnected;
   return LiveServingCert.open({
     servingSource: sources.serving,
     caSource: sources.ca,
@@ -46,5 +52,6 @@ export async function ensureServingCert(options: EnsureOptions = {}): Promise<Se
     logger: plan.logger,
     signal: plan.signal,
     diagnose: sources.diagnose,
+    observer: observers.observer,
   });
 }

@@ -5,7 +5,7 @@
  */
 export { ensureServingCert } from './ensureServingCert.js';
 export type { EnsureOptions, LocalCaOptions } from './options/ensureOptions.js';
-export type { CertificateState, CertInfo, ServerOptionsRequest, ServingCert, TrustState } from './types.js';
+export type { CertificateState, CertInfo, ServerOptionsRequest, ServingCert, ServingCertHealth, TrustState } from './types.js';
 export { ServingCertError, isServingCertError } from './errors.js';
 export type { ServingCertErrorCode } from './errors.js';
 export { consoleLogger, silentLogger } from './logger.js';
@@ -21,5 +21,7 @@ export type { PeerIdentity } from './serve/peerIdentity.js';
 export { allowPeers, authorizePeer } from './serve/authorizer.js';
 export type { PeerAuthorizer, PeerDecision } from './serve/authorizer.js';
 export { admitCaller } from './serve/admitCaller.js';
+export { readinessProbe } from './serve/readiness.js';
+export type { Readiness, ReadinessOptions } from './serve/readiness.js';
 export type { CallerAdmission } from './serve/admitCaller.js';
 export { localCaDir, rotateLocalCa } from './sources/local/localCaSource.js';

@@ -47,6 +47,20 @@ export interface ServerOptionsRequest {
   requestClientCert?: boolean;
 }
 
+/** What {@link ServingCert.health} reports. */
+export interface ServingCertHealth {
+  /** A certificate is served and inside its validity window (false before the first one and after close). */
+  readonly ready: boolean;
+  /** notAfter of the served certificate. */
+  readonly notAfter?: Date;
+  /** Milliseconds until notAfter (negative once expired). */
+  readonly expiresInMs?: number;
+  /** The last refused update since the served certificate came, if any. */
+  readonly lastRefusal?: ServingCertError | undefined;
+  /** Where the material comes from: "files /etc/tls/certs", "secret shop/web-tls", ... */
+  readonly source: string;
+}
+
 /**
  * A live serving certificate: always valid material, swapped in place when a new version
  * passes the validation gate.
@@ -84,6 +98,11 @@ export interface ServingCert {
   once(event: 'rotate', listener: (next: CertInfo, previous: CertInfo) => void): this;
   once(event: 'trust', listener: (trust: TrustState) => void): this;
   once(event: 'error', listener: (error: ServingCertError) => void): this;
+  /**
+   * What a readiness check needs: whether a valid certificate is served, when it expires, the
+   * last refused update since the last certificate was served, and where material comes from.
+   */
+  health(): ServingCertHealth;
   /** Stops every watcher and timer. Safe to call twice; later calls await the first. */
   close(): Promise<void>;
 }

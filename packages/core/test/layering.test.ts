@@ -27,6 +27,8 @@ describe("lint keeps core's data path one way", () => {
     ['a source loading pki statically', 'sources/local/bad.ts', "import { CertificateAuthority } from '../../pki/certificateAuthority.js';\nvoid CertificateAuthority;", 'reached only through import()'],
     ['the gate loading client-node', 'x509/bad.ts', "import { KubeConfig } from '@kubernetes/client-node';\nvoid KubeConfig;", 'loaded only by the folder that needs it'],
     ['live loading undici', 'live/bad.ts', "import { Agent } from 'undici';\nvoid Agent;", 'loaded only by the folder that needs it'],
+    ['live importing observe', 'live/bad.ts', "import { channelsObserver } from '../observe/channels.js';\nvoid channelsObserver;", 'live/ comes earlier'],
+    ['serve loading the OpenTelemetry API', 'serve/bad.ts', "import { metrics } from '@opentelemetry/api';\nvoid metrics;", 'loaded only by the folder that needs it'],
   ])('refuses %s', async (_label, file, code, message) => {
     const problems = await problemsOf(file, code);
     expect(problems).toHaveLength(1);
@@ -39,6 +41,7 @@ describe("lint keeps core's data path one way", () => {
     ['a source naming pki types only', 'sources/local/ok.ts', "import type { CertificateAuthority } from '../../pki/certificateAuthority.js';\nexport const x: CertificateAuthority | undefined = undefined;"],
     ['the api source using client-node', 'sources/api/ok.ts', "import { CoreV1Api } from '@kubernetes/client-node';\nvoid CoreV1Api;"],
     ['connect using serve and undici', 'connect/ok.ts', "import { Agent } from 'undici';\nimport { peerIdentity } from '../serve/peerIdentity.js';\nvoid Agent; void peerIdentity;"],
+    ['observe using the OpenTelemetry API and live', 'observe/ok.ts', "import { metrics } from '@opentelemetry/api';\nimport type { LiveObserver } from '../live/observer.js';\nexport const x: LiveObserver | undefined = undefined;\nvoid metrics;"],
     ['the root wiring anything', 'ensureServingCert.ts', "import { LiveServingCert } from './live/liveServingCert.js';\nimport { ClusterAccess } from './kube/clusterAccess.js';\nvoid LiveServingCert; void ClusterAccess;"],
   ])('allows %s', async (_label, file, code) => {
     expect(await problemsOf(file, code)).toEqual([]);

@@ -25,6 +25,8 @@ describe('resolveOptions checks every option before anything happens', () => {
     ['a namespace with a dot', { namespace: 'shop.prod' }, 'namespace must be a Kubernetes name'],
     ['an empty certDir', { certDir: '' }, 'certDir must be a non-empty path'],
     ['dnsNames with an empty name', { dnsNames: ['web', ''] }, 'dnsNames must be an array of non-empty names'],
+    ['events that is not a boolean', { events: 'yes' as unknown as boolean }, 'events must be true or false; got "yes"'],
+    ['a meterProvider without getMeter', { meterProvider: {} as EnsureOptions['meterProvider'] }, 'meterProvider must be an OpenTelemetry MeterProvider (with getMeter)'],
     ['a logger without error()', { logger: { info() {} } as unknown as EnsureOptions['logger'] }, 'logger must be an object with debug, info, warn and error'],
   ])('refuses %s', (_label, options, message) => {
     expect(refusalOf(options)).toContain(message);

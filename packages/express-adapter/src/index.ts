@@ -7,3 +7,5 @@ export { createHttpsServer } from './createHttpsServer.js';
 export type { HttpsServerOptions, RequestListener } from './createHttpsServer.js';
 export { allowPeers } from '@serving-cert/core';
 export type { PeerAuthorizer, PeerIdentity } from '@serving-cert/core';
+export { mountReadiness, readinessHandler } from './readiness.js';
+export type { ReadinessRouteOptions } from './readiness.js';

@@ -7,3 +7,5 @@ export { servingCert, servingCert as default } from './servingCert.js';
 export type { ServingCertPluginOptions } from './servingCert.js';
 export { allowPeers } from '@serving-cert/core';
 export type { PeerAuthorizer, PeerIdentity } from '@serving-cert/core';
+export { readiness } from './readiness.js';
+export type { ReadinessPluginOptions } from './readiness.js';

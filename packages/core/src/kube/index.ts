@@ -3,3 +3,4 @@
 export { ensureServiceAnnotation } from './annotateService.js';
 export { ClusterAccess } from './clusterAccess.js';
 export { diagnoseCertificate } from './diagnose.js';
+export { EventRecorder } from './eventRecorder.js';

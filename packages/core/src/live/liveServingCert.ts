@@ -3,11 +3,14 @@ import type * as tls from 'node:tls';
 import { asServingCertError, ServingCertError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { MaterialSource } from '../sources/source.js';
-import type { CertificateState, ServerOptionsRequest, ServingCert, TrustState } from '../types.js';
+import type { CertificateState, ServerOptionsRequest, ServingCert, ServingCertHealth, TrustState } from '../types.js';
 import { describeName } from '../x509/certInfo.js';
 import { validateCaBundle, validateServingBundle, type Expectations, type ValidServingBundle } from '../x509/validateBundle.js';
 import { AttachedServers, serverOptionsOf } from './attachedServers.js';
-import { certificateStateOf, factsOf, logServed, sameBytes } from './certificateState.js';
+import { certificateStateOf, logServed, sameBytes } from './certificateState.js';
+import { logInternalError, logRefusal, logUnexpected, ServedWarnings } from './failures.js';
+import { ObservedHealth } from './observedHealth.js';
+import type { LiveObserver } from './observer.js';
 import { Refresher } from './refresher.js';
 import { Refusals } from './refusals.js';
 import { StartWait } from './startWait.js';
@@ -28,6 +31,8 @@ export interface LiveServingCertOptions {
   /** How often a waiting start logs what it waits for (default 10 s), and adds the diagnosis (default 30 s). */
   progressIntervalMs?: number;
   diagnosisIntervalMs?: number;
+  /** Told of every served certificate, reported refusal, trust change and waiting start (observe/). */
+  observer?: LiveObserver | undefined;
 }
 
 /**
@@ -44,18 +49,21 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
   readonly #refusals = new Refusals();
   readonly #servingRefresher: Refresher;
   readonly #caRefresher: Refresher | undefined;
+  readonly #observer: ObservedHealth;
   #bundle: ValidServingBundle | undefined;
   #current: CertificateState | undefined;
   #pruneTimer: NodeJS.Timeout | undefined;
-  readonly #warnedSerials = new Set<string>();
+  readonly #warnings: ServedWarnings;
   #closing: Promise<void> | undefined;
 
   private constructor(options: LiveServingCertOptions) {
     super();
     this.#options = options;
     this.#trust = new TrustStore(options.trustGraceMs);
-    const onError = (error: unknown): void => this.#unexpected(error);
-    this.#servingRefresher = new Refresher(() => this.#refreshServing(), onError);
+    this.#observer = new ObservedHealth(options.observer);
+    this.#warnings = new ServedWarnings(options.logger);
+    const onError = (error: unknown): void => logUnexpected(options.logger, error);
+    this.#servingRefresher = new Refresher((triggeredAt) => this.#refreshServing(triggeredAt), onError);
     this.#caRefresher = options.caSource ? new Refresher(() => this.#refreshCa(options.caSource!), onError) : undefined;
   }
 
@@ -93,12 +101,17 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
     return this.#servers.add(server, this.current, this.#trust.state.pem);
   }
 
+  health(): ServingCertHealth {
+    return this.#observer.health(this.#options.servingSource.description);
+  }
+
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#abort.abort(); // stops watchers, timers and refreshes together
       clearTimeout(this.#pruneTimer);
       this.#servers.clear();
       await Promise.allSettled([...this.#tasks, this.#servingRefresher.idle(), this.#caRefresher?.idle()]);
+      this.#observer.closed();
     })();
     return this.#closing;
   }
@@ -116,7 +129,7 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
       },
       refusals: this.#refusals, description: servingSource.description, stop, callerSignal: signal,
       timeoutMs: this.#options.timeoutMs, logger: this.#options.logger, diagnose: this.#options.diagnose,
-      progressIntervalMs: this.#options.progressIntervalMs, diagnosisIntervalMs: this.#options.diagnosisIntervalMs,
+      progressIntervalMs: this.#options.progressIntervalMs, diagnosisIntervalMs: this.#options.diagnosisIntervalMs, observer: this.#observer,
     });
     const onChange = (refresher: Refresher) => () => {
       refresher.trigger();
@@ -137,7 +150,7 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
     this.#schedulePrune();
   }
 
-  async #refreshServing(): Promise<void> {
+  async #refreshServing(triggeredAt: number): Promise<void> {
     const { servingSource: source, expectations } = this.#options;
     const stop = this.#abort.signal;
     let bundle: ValidServingBundle;
@@ -176,11 +189,9 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
     // Its Secret may name another CA: servers that verify clients need the new trust bundle.
     if (this.#trust.update('secret', bundle.cas, new Date())) this.#trustChanged();
     else this.#schedulePrune(); // a CA may have retired without changing the bundle yet
-    if (!this.#warnedSerials.has(bundle.info.serialNumber)) {
-      this.#warnedSerials.add(bundle.info.serialNumber);
-      for (const warning of bundle.warnings) this.#options.logger.warn(factsOf(source.description, state), `${source.description}: ${warning}`);
-    }
+    this.#warnings.warnOnce(source.description, state, bundle.warnings);
     logServed(this.#options.logger, source.description, state, previous);
+    this.#observer.served(state.info, previous?.info, triggeredAt);
     if (previous) this.emit('rotate', state.info, previous.info);
   }
 
@@ -212,6 +223,7 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
     this.#current = certificateStateOf(this.#bundle, this.#trust.state.pem);
     this.#servers.installAll(this.#current, this.#trust.state.pem);
     this.#options.logger.info({ cas: this.#trust.state.cas.map((ca) => describeName(ca.subject)) }, 'trusted CAs changed');
+    this.#observer.trustChanged(this.#trust.state);
     this.emit('trust', this.#trust.state);
   }
 
@@ -229,22 +241,10 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
   }
 
   #refuse(input: string, error: ServingCertError): void {
-    if (error.code === 'E_INTERNAL') {
-      // Our own bug, not the material's: the stack is what a maintainer needs (an exception's
-      // message and stack hold none of the bytes read).
-      this.#options.logger.error({ code: error.code, source: error.details.source, stack: (error.cause as Error | undefined)?.stack }, error.message);
-    }
+    logInternalError(this.#options.logger, error);
     if (!this.#refusals.refused(input, error, this.#current !== undefined)) return;
-    if (this.listenerCount('error') > 0) {
-      this.emit('error', error);
-    } else {
-      this.#options.logger.error({ ...factsOf(this.#options.servingSource.description, this.#current!), code: error.code, refusedSource: error.details.source },
-        `refused an update, still serving serial ${this.#current!.info.serialNumber}: ${error.message}`);
-    }
-  }
-
-  #unexpected(error: unknown): void {
-    const stack = (error as Error | undefined)?.stack;
-    this.#options.logger.error({ code: 'E_INTERNAL', error: String(error), stack }, 'unexpected failure while refreshing; the last good certificate keeps serving');
+    this.#observer.refused(error);
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else logRefusal(this.#options.logger, this.#options.servingSource.description, this.#current!, error);
   }
 }

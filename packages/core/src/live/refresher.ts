@@ -1,20 +1,23 @@
 /**
  * Runs one refresh at a time. A trigger during a run schedules exactly one more run after it,
- * so a burst of events costs at most two reads and the last version written always wins.
+ * so a burst of events costs at most two reads and the last version written always wins. Each
+ * run is told when the first trigger it answers came (`performance.now()`), for latency.
  */
 export class Refresher {
-  readonly #refresh: () => Promise<void>;
+  readonly #refresh: (triggeredAt: number) => Promise<void>;
   readonly #onError: (error: unknown) => void;
   #running: Promise<void> | undefined;
   #again = false;
+  #firstTrigger: number | undefined;
 
-  constructor(refresh: () => Promise<void>, onError: (error: unknown) => void) {
+  constructor(refresh: (triggeredAt: number) => Promise<void>, onError: (error: unknown) => void) {
     this.#refresh = refresh;
     this.#onError = onError;
   }
 
   /** Asks for a refresh; never throws, never waits. */
   readonly trigger = (): void => {
+    this.#firstTrigger ??= performance.now();
     if (this.#running) {
       this.#again = true;
       return;
@@ -31,8 +34,10 @@ export class Refresher {
     try {
       do {
         this.#again = false;
+        const triggeredAt = this.#firstTrigger ?? performance.now();
+        this.#firstTrigger = undefined;
         try {
-          await this.#refresh();
+          await this.#refresh(triggeredAt);
         } catch (error) {
           this.#onError(error);
         }

@@ -1,5 +1,6 @@
 import { ServingCertError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { LiveObserver } from './observer.js';
 import type { Refusals } from './refusals.js';
 
 /** How often a start retries while it waits, besides watch events. */
@@ -26,6 +27,8 @@ export interface StartWaitOptions {
   diagnose?: (() => Promise<string | undefined>) | undefined;
   progressIntervalMs?: number | undefined;
   diagnosisIntervalMs?: number | undefined;
+  /** Told of each progress line (Events: ServingCertWaiting). */
+  observer?: LiveObserver | undefined;
 }
 
 /**
@@ -71,6 +74,7 @@ export class StartWait {
         }
         logger.info({ source: this.#options.description, waitedSeconds: Math.round(waited / 1000), timeoutSeconds: Math.round(timeoutMs / 1000) },
           `waiting for a valid serving certificate: ${refusals.text()}${diagnosis ? `. ${diagnosis}` : ''}`);
+        this.#options.observer?.waiting?.(refusals.text(), diagnosis);
       }
       await this.#sleep(Math.min(START_RETRY_MS, progressMs, timeoutMs - waited));
     }

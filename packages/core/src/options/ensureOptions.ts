@@ -1,4 +1,5 @@
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { MeterProvider } from '@opentelemetry/api';
 import type { Logger } from '../logger.js';
 
 /** Options of {@link ensureServingCert}. Every one has a default; the environment fills most. */
@@ -46,6 +47,18 @@ export interface EnsureOptions {
   clockSkewMs?: number;
   /** Where to log. Default: one line per message on stderr (`SERVING_CERT_LOG_LEVEL` sets the level). */
   logger?: Logger;
+  /**
+   * Where metrics go (OpenTelemetry). Default: the global meter provider, read once at start;
+   * when none is registered, no instrument is created and metrics cost nothing.
+   */
+  meterProvider?: MeterProvider;
+  /**
+   * Record Kubernetes Events (events.k8s.io/v1) on the Service, or on the Pod when POD_NAME is
+   * set: ServingCertRotated, ServingCertRefused, ServingCertWaiting. Needs the optional
+   * `serving-cert-events` Role of deploy/app-rbac.yaml; without it, one warning and no Events.
+   * Default false.
+   */
+  events?: boolean;
   /** Aborts the start (the promise rejects with E_CLOSED). */
   signal?: AbortSignal;
 }

@@ -1,4 +1,5 @@
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { MeterProvider } from '@opentelemetry/api';
 import { ServingCertError } from '../errors.js';
 import { consoleLogger, type Logger } from '../logger.js';
 import type { EnsureOptions, LocalCaOptions } from './ensureOptions.js';
@@ -32,6 +33,8 @@ export interface EnsurePlan {
   readonly serviceAccountDir: string;
   readonly local: LocalCaOptions;
   readonly logger: Logger;
+  readonly meterProvider: MeterProvider | undefined;
+  readonly events: boolean;
   readonly signal: AbortSignal | undefined;
 }
 
@@ -48,6 +51,10 @@ export function resolveOptions(options: EnsureOptions = {}, env: NodeJS.ProcessE
     fail('dnsNames', 'an array of non-empty names', options.dnsNames);
   }
   if (options.annotate !== undefined && typeof options.annotate !== 'boolean') fail('annotate', 'true or false', options.annotate);
+  if (options.events !== undefined && typeof options.events !== 'boolean') fail('events', 'true or false', options.events);
+  if (options.meterProvider !== undefined && typeof (options.meterProvider as { getMeter?: unknown } | null)?.getMeter !== 'function') {
+    fail('meterProvider', 'an OpenTelemetry MeterProvider (with getMeter)', 'another value');
+  }
   if (options.logger !== undefined && !['debug', 'info', 'warn', 'error'].every((level) => typeof (options.logger as unknown as Record<string, unknown>)[level] === 'function')) {
     fail('logger', 'an object with debug, info, warn and error functions (pino, console, ...)', 'another object');
   }
@@ -71,6 +78,8 @@ export function resolveOptions(options: EnsureOptions = {}, env: NodeJS.ProcessE
     serviceAccountDir: path('serviceAccountDir', options.serviceAccountDir) ?? DEFAULT_PATHS.serviceAccountDir,
     local: Object.freeze({ ...options.local }),
     logger: options.logger ?? consoleLogger(),
+    meterProvider: options.meterProvider,
+    events: options.events ?? false,
     signal: options.signal,
   });
 }

@@ -18,6 +18,8 @@ export interface SourceTarget {
   dnsNames: readonly string[];
   /** Resolves the cluster access on demand (the diagnosis of a files start); undefined without a cluster. */
   access: () => Promise<ClusterAccess | undefined>;
+  /** The api source re-opened a watch (metrics). */
+  onWatchReconnect?: (reason: string) => void;
 }
 
 /**
@@ -37,7 +39,7 @@ export async function openSources(plan: EnsurePlan, target: SourceTarget): Promi
     const { secretSources } = await import('./api/secretSources.js');
     const api = secretSources({
       access: (await target.access())!, namespace: target.identity!.namespace, secretName: target.secretName!,
-      caSecretName: plan.caSecretName, watchTimeoutSeconds: plan.watchTimeoutSeconds, logger,
+      caSecretName: plan.caSecretName, watchTimeoutSeconds: plan.watchTimeoutSeconds, logger, onReconnect: target.onWatchReconnect,
     });
     caExists = async () => (await api.caWatcher.current()).exists;
     sources = api;

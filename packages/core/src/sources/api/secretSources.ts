@@ -13,6 +13,7 @@ export interface SecretSourcesOptions {
   caSecretName: string;
   watchTimeoutSeconds: number;
   logger: Logger;
+  onReconnect?: ((reason: string) => void) | undefined;
 }
 
 /**
@@ -20,8 +21,8 @@ export interface SecretSourcesOptions {
  * `caWatcher` also answers the diagnosis ("is there a service-root-ca at all?").
  */
 export function secretSources(options: SecretSourcesOptions): MaterialSources & { caWatcher: SecretWatcher } {
-  const { access, namespace, logger, watchTimeoutSeconds } = options;
-  const watch = (name: string): SecretWatcher => new SecretWatcher({ access, namespace, name, logger, watchTimeoutSeconds });
+  const { access, namespace, logger, watchTimeoutSeconds, onReconnect } = options;
+  const watch = (name: string): SecretWatcher => new SecretWatcher({ access, namespace, name, logger, watchTimeoutSeconds, onReconnect });
   const caWatcher = watch(options.caSecretName);
   return {
     serving: secretSource(watch(options.secretName), SERVING_KEYS.keys, SERVING_KEYS.required),

@@ -23,6 +23,8 @@ export interface SecretWatcherOptions {
   logger: Logger;
   /** Server-side watch timeout; the watch is re-opened from the last resourceVersion after it. Default 300. */
   watchTimeoutSeconds?: number;
+  /** A watch ended and is re-opened: 'expired' (its timeout), 'relist' (410 Gone) or 'failed' (for metrics). */
+  onReconnect?: ((reason: 'expired' | 'relist' | 'failed') => void) | undefined;
 }
 
 type Listener = (state: SecretState) => void;
@@ -95,6 +97,7 @@ export class SecretWatcher {
         const started = Date.now();
         const outcome = await this.#watch(resourceVersion);
         resourceVersion = outcome.relist ? undefined : outcome.resourceVersion;
+        if (!signal.aborted) this.#options.onReconnect?.(outcome.relist ? 'relist' : 'expired');
         // A watch that ends at once without news is a failure in disguise (a proxy that cuts,
         // a server going down): back off as for an error, so nothing ever spins.
         if (outcome.events === 0 && Date.now() - started < 1_000) failures += 1;
@@ -106,6 +109,7 @@ export class SecretWatcher {
         const status = statusOf(error);
         const failure = apiError(error, { verb, resource: 'secrets', namespace, name });
         this.#lastError = failure;
+        if (verb === 'watch') this.#options.onReconnect?.(status === 410 ? 'relist' : 'failed');
         if (status === 410) {
           resourceVersion = undefined; // expired resourceVersion: relist at once
           continue;
