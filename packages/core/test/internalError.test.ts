@@ -37,7 +37,8 @@ const notBytes: SourceRead = { present: true, files: { 'tls.crt': 42 as unknown 
 
 function recording(): Logger & { readonly errors: LoggedLine[] } {
   const logger = recordingLogger();
-  return Object.assign(logger, { get errors() { return logger.lines.filter((line) => line.level === 'error'); } });
+  // defineProperty, not Object.assign: assign would copy the getter's value once, an empty list.
+  return Object.defineProperty(logger, 'errors', { get: () => logger.lines.filter((line) => line.level === 'error') }) as Logger & { readonly errors: LoggedLine[] };
 }
 
 function options(source: MaterialSource, logger: Logger): LiveServingCertOptions {
