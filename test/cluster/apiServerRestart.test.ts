@@ -42,7 +42,8 @@ describe('kube-apiserver killed and restarted on the same port', () => {
       }
       const before = proxy.requests.length;
       await sleep(1_500); // let both watchers settle into their watches
-      const { readyAt } = await plane.restartApiServer();
+      // Down for 10 s: long enough for a backoff to build up, as in a real outage.
+      const { readyAt } = await plane.restartApiServer({ downMs: 10_000 });
 
       const leaf = ca.issue({ dnsNames: serviceDnsNames('web', namespace) });
       const nextCa = CertificateAuthority.create({ commonName: 'rotated root' });

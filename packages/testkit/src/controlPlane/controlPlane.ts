@@ -69,9 +69,10 @@ export interface ControlPlane extends ControlPlaneClient {
   /**
    * Kills kube-apiserver (SIGKILL, as a crash or an evicted static pod) and starts it again
    * with the same flags on the same port; etcd and its data stay. Resolves once `/readyz`
-   * answers 200 again, with the `Date.now()` of that answer (polled every 25 ms).
+   * answers 200 again, with the `Date.now()` of that answer (polled every 25 ms). `downMs`
+   * keeps it down that long first (an outage that lets clients' backoff build up). Default 0.
    */
-  restartApiServer(): Promise<{ readyAt: number }>;
+  restartApiServer(options?: { downMs?: number }): Promise<{ readyAt: number }>;
 }
 
 const running = new Set<ChildProcess>();
@@ -191,7 +192,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
 
     const restart = { children, current: apiserver, relaunch: () => launch('kube-apiserver', assets.kubeApiserver, apiserverArgs, dir),
       ready: () => httpsOk(`${server}/readyz`, ca.certPem, probeUser), timeoutMs };
-    return { ...client, connection, server, caPem: ca.certPem, assets, stop, restartApiServer: () => restartApiServer(restart) };
+    return { ...client, connection, server, caPem: ca.certPem, assets, stop, restartApiServer: (options) => restartApiServer(restart, options?.downMs ?? 0) };
   } catch (error) {
     await stop();
     throw error;
@@ -297,7 +298,7 @@ interface Restartable {
 }
 
 /** See {@link ControlPlane.restartApiServer}. */
-async function restartApiServer(plane: Restartable): Promise<{ readyAt: number }> {
+async function restartApiServer(plane: Restartable, downMs: number): Promise<{ readyAt: number }> {
   const old = plane.current.child;
   if (old.exitCode === null && old.signalCode === null) {
     const exited = new Promise<void>((resolve) => old.once('exit', () => resolve()));
@@ -305,6 +306,7 @@ async function restartApiServer(plane: Restartable): Promise<{ readyAt: number }
     await exited;
   }
   plane.children.splice(plane.children.indexOf(old), 1);
+  await new Promise((resolve) => setTimeout(resolve, downMs));
   const next = plane.relaunch(); // the same port: the kernel frees a killed listener's port at once
   plane.current = next;
   plane.children.push(next.child);
