@@ -38,7 +38,7 @@ const notBytes: SourceRead = { present: true, files: { 'tls.crt': 42 as unknown 
 function recording(): Logger & { readonly errors: LoggedLine[] } {
   const logger = recordingLogger();
   // defineProperty, not Object.assign: assign would copy the getter's value once, an empty list.
-  return Object.defineProperty(logger, 'errors', { get: () => logger.lines.filter((line) => line.level === 'error') }) as Logger & { readonly errors: LoggedLine[] };
+  return Object.defineProperty(logger as typeof logger & { readonly errors: LoggedLine[] }, 'errors', { get: () => logger.lines.filter((line) => line.level === 'error') });
 }
 
 function options(source: MaterialSource, logger: Logger): LiveServingCertOptions {
