@@ -2,7 +2,7 @@
 // writes bench/results.json. BENCH_QUICK=1 makes a short run (fewer rotations and rounds).
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
-import { apiRotationToHandshake, startControlPlane, startRequests, steadyStateRequests } from './api-source.js';
+import { apiRotationToHandshake, restartToHandshake, startControlPlane, startRequests, steadyStateRequests } from './api-source.js';
 import { certwatcherRotation, restartRotation } from './peers.js';
 import { soak } from './soak.js';
 import { handshakeThroughput, rotationToHandshake } from './files-rotation.js';
@@ -40,6 +40,8 @@ const steps: Array<[string, () => Promise<Row | Row[]>]> = [
   ['api source: requests of a start', async () => startRequests(await controlPlane())],
   ['api source: Secret update to first handshake', async () => apiRotationToHandshake(await controlPlane(), quick ? 30 : 200)],
   ['api source: an hour of steady state', async () => steadyStateRequests(await controlPlane())],
+  // Last: it kills and restarts the API server the rows above use.
+  ['api source: rotation served after kube-apiserver restart', async () => restartToHandshake(await controlPlane(), 5)],
 ];
 
 for (const [label, run] of steps) {

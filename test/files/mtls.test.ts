@@ -117,6 +117,25 @@ describe('createMtlsDispatcher and the caller identity', () => {
     });
   });
 
+  it('a rotate listener of the app that throws, registered before the dispatcher, does not keep it on the old certificate', async () => {
+    const api = await service('api', 'shop');
+    const web = await service('web', 'shop');
+    const { port, seen } = await mtlsServer(api.cert);
+    web.cert.on('rotate', () => {
+      throw new Error('a bug in the app');
+    });
+    const dispatcher = createMtlsDispatcher(web.cert, { serverName: 'api.shop.svc', pipelining: 0, keepAliveTimeout: 10 });
+    cleanups.push(() => dispatcher.close());
+    await (await request(`https://127.0.0.1:${port}/`, { dispatcher })).body.text();
+    const leaf = platformCa.issue({ dnsNames: names('web', 'shop') });
+    const rotated = nextEvent(web.cert, 'rotate'); // a listener after the throwing one still hears
+    await writeAtomicVolume(web.certDir, payload(leaf));
+    await rotated;
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the pooled socket idles out (keepAliveTimeout 10 ms)
+    await (await request(`https://127.0.0.1:${port}/`, { dispatcher })).body.text();
+    expect(seen.map((entry) => entry.serial)).toEqual([expect.any(String), leaf.leaf.serialNumber]);
+  });
+
   it('presents the new client certificate on new connections after a rotation', async () => {
     const api = await service('api', 'shop');
     const web = await service('web', 'shop');

@@ -6,6 +6,7 @@
 export { ensureServingCert } from './ensureServingCert.js';
 export type { EnsureOptions, LocalCaOptions } from './options/ensureOptions.js';
 export type { CertificateState, CertInfo, ServerOptionsRequest, ServingCert, ServingCertHealth, TrustState } from './types.js';
+export { followCertificate } from './types.js';
 export { ServingCertError, isServingCertError } from './errors.js';
 export type { ServingCertErrorCode } from './errors.js';
 export { consoleLogger, silentLogger } from './logger.js';

@@ -106,3 +106,28 @@ export interface ServingCert {
   /** Stops every watcher and timer. Safe to call twice; later calls await the first. */
   close(): Promise<void>;
 }
+
+/**
+ * The key under which a live handle lets serving-cert's own parts (the mTLS dispatcher, the
+ * adapters' idle-connection closing) subscribe apart from the app. Symbol.for, so that two
+ * copies of this package in one app still find each other.
+ */
+export const INTERNAL_SUBSCRIBE: unique symbol = Symbol.for('@serving-cert/core.internalSubscribe') as never;
+
+/** A handle that tells internal subscribers of a change before, and independently of, the app's listeners. */
+export interface InternalSubscriptions {
+  [INTERNAL_SUBSCRIBE](event: 'rotate' | 'trust', listener: () => void): () => void;
+}
+
+/**
+ * Follows `cert`'s rotations or trust changes for an integration (a dispatcher, a server
+ * adapter): told before the app's own listeners, and a listener of the app that throws cannot
+ * keep it from hearing. Returns the function that stops following. A `ServingCert` of another
+ * make (a test double) is followed through its `on`/`off`.
+ */
+export function followCertificate(cert: ServingCert, event: 'rotate' | 'trust', listener: () => void): () => void {
+  const internal = (cert as Partial<InternalSubscriptions>)[INTERNAL_SUBSCRIBE];
+  if (typeof internal === 'function') return internal.call(cert, event, listener);
+  (cert as unknown as NodeJS.EventEmitter).on(event, listener);
+  return () => (cert as unknown as NodeJS.EventEmitter).off(event, listener);
+}

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/logger.js';
 import { filesSource } from '../src/sources/files/filesSource.js';
+import { bounded } from '../src/sources/files/readRegularFile.js';
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -35,5 +36,18 @@ describe('filesSource', () => {
     const { dir, source: files } = await source(60_000);
     await fs.writeFile(path.join(dir, 'tls.crt'), Buffer.alloc(4096, 'a'));
     await expect(files.read(new AbortController().signal)).rejects.toMatchObject({ code: 'E_TOO_LARGE' });
+  });
+});
+
+describe('bounded reads', () => {
+  const never = new Promise<never>(() => undefined);
+  it('a read that never returns is refused with E_IO after its bound', async () => {
+    await expect(bounded(never, 50, new AbortController().signal, 'tls.crt', 'files /x')).rejects.toMatchObject({ code: 'E_IO', message: expect.stringContaining('took more than 50 ms') as string });
+  });
+  it('a read that never returns lets go at once when the source stops (close())', async () => {
+    const abort = new AbortController();
+    const read = bounded(never, 60_000, abort.signal, 'tls.crt', 'files /x');
+    abort.abort();
+    await expect(read).rejects.toMatchObject({ name: 'AbortError' });
   });
 });

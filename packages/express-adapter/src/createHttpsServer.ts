@@ -1,7 +1,7 @@
 import * as https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { admitCaller, type PeerAuthorizer, type PeerIdentity, type ServingCert } from '@serving-cert/core';
+import { admitCaller, followCertificate, type PeerAuthorizer, type PeerIdentity, type ServingCert } from '@serving-cert/core';
 
 /** Options of {@link createHttpsServer}. */
 export interface HttpsServerOptions {
@@ -55,10 +55,11 @@ export function createHttpsServer(app: RequestListener, cert: ServingCert, optio
   const onRotate = (): void => {
     server.closeIdleConnections();
   };
-  if (options.closeIdleConnectionsOnRotate ?? true) cert.on('rotate', onRotate);
+  // Ahead of the app's own rotate listeners and apart from them (one that throws stops nothing here).
+  const unfollow = options.closeIdleConnectionsOnRotate ?? true ? followCertificate(cert, 'rotate', onRotate) : undefined;
   server.once('close', () => {
     detach();
-    cert.off('rotate', onRotate);
+    unfollow?.();
   });
   return server;
 }

@@ -110,14 +110,52 @@ describe('@serving-cert/express createHttpsServer', () => {
     expect(await (await request(`${url}/who`, { dispatcher })).body.json()).toEqual({ caller: 'web' });
   });
 
-  it('closing the server detaches it: no listener of ours stays on the certificate', async () => {
+  it('closing the server detaches it: nothing of ours follows the certificate afterwards', async () => {
     const api = await mount('api');
     const before = (api.cert as unknown as { listenerCount(event: string): number }).listenerCount('rotate');
     const server = createHttpsServer(app(), api.cert);
+    let idleClosings = 0;
+    const closeIdle = server.closeIdleConnections.bind(server);
+    server.closeIdleConnections = () => {
+      idleClosings += 1;
+      closeIdle();
+    };
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
-    expect((api.cert as unknown as { listenerCount(event: string): number }).listenerCount('rotate')).toBe(before + 1);
-    await new Promise((resolve) => server.close(resolve));
+    // It follows through serving-cert's internal subscription, not as one of the app's listeners.
     expect((api.cert as unknown as { listenerCount(event: string): number }).listenerCount('rotate')).toBe(before);
+    await api.rotate();
+    expect(idleClosings).toBe(1);
+    await new Promise((resolve) => server.close(resolve)); // close() itself closes idle connections too
+    const atClose = idleClosings;
+    await api.rotate();
+    expect(idleClosings).toBe(atClose);
+  });
+
+  it('a rotate listener of the app that throws, registered first, does not keep idle connections open', async () => {
+    const api = await mount('api');
+    api.cert.on('rotate', () => {
+      throw new Error('a bug in the app');
+    });
+    const url = await listen(createHttpsServer(app(), api.cert));
+    const serials: string[] = [];
+    const connector = buildConnector({ ca: ca.certPem, servername: 'api.shop.svc' });
+    const keepAlive = new Agent({
+      keepAliveTimeout: 60_000,
+      connect: (options, callback) => connector(options, (...args) => {
+        const tlsSocket = args[1] as TLSSocket | null;
+        const peer = tlsSocket?.getPeerX509Certificate();
+        if (peer) serials.push(peer.serialNumber);
+        else tlsSocket?.once('secureConnect', () => serials.push(tlsSocket.getPeerCertificate().serialNumber));
+        callback(...args);
+      }),
+    });
+    cleanups.push(() => keepAlive.close());
+    const get = async () => (await request(`${url}/who`, { dispatcher: keepAlive })).body.dump();
+    await get();
+    const next = await api.rotate();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await get(); // the idle connection was closed after the rotation all the same: it reconnects
+    expect(serials).toEqual([expect.any(String), next]);
   });
 });

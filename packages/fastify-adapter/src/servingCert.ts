@@ -3,7 +3,7 @@ import type { Server as HttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { admitCaller, type PeerAuthorizer, type PeerIdentity, type ServingCert } from '@serving-cert/core';
+import { admitCaller, followCertificate, type PeerAuthorizer, type PeerIdentity, type ServingCert } from '@serving-cert/core';
 
 /** Options of the {@link servingCert} plugin. */
 export interface ServingCertPluginOptions {
@@ -50,7 +50,8 @@ const plugin: FastifyPluginAsync<ServingCertPluginOptions> = async (fastify, opt
     if ('closeIdleConnections' in server) server.closeIdleConnections();
     for (const session of sessions) session.close(); // graceful: streams in flight finish
   };
-  if (options.closeIdleConnectionsOnRotate ?? true) cert.on('rotate', onRotate);
+  // Ahead of the app's own rotate listeners and apart from them (one that throws stops nothing here).
+  const unfollow = options.closeIdleConnectionsOnRotate ?? true ? followCertificate(cert, 'rotate', onRotate) : undefined;
 
   fastify.decorateRequest('peer', null);
   fastify.addHook('onRequest', async function servingCertIdentity(request: FastifyRequest, reply: FastifyReply) {
@@ -65,7 +66,7 @@ const plugin: FastifyPluginAsync<ServingCertPluginOptions> = async (fastify, opt
   // Only what this plugin created: the attachment and its listeners.
   fastify.addHook('onClose', async function servingCertDetach() {
     detach();
-    cert.off('rotate', onRotate);
+    unfollow?.();
     server.off('session', onSession);
   });
 };

@@ -121,16 +121,31 @@ describe('@serving-cert/fastify', () => {
     expect(await response.body.json()).toEqual({ error: 'Forbidden', reason: 'scraper.elsewhere is not allowed; allowed are services web.shop' });
   });
 
-  it('detaches on close: no listener of ours stays on the certificate', async () => {
+  it('closes idle connections on a rotation even when an app listener registered first throws; detaches on close', async () => {
     const api = await mount('api');
     const count = () => (api.cert as unknown as { listenerCount(event: string): number }).listenerCount('rotate');
+    api.cert.on('rotate', () => {
+      throw new Error('a bug in the app');
+    });
     const before = count();
     const app = Fastify({ https: api.cert.serverOptions() });
     await app.register(servingCert, { cert: api.cert });
     await app.ready();
-    expect(count()).toBe(before + 1);
-    await app.close();
+    // It follows through serving-cert's internal subscription, not as one of the app's listeners.
     expect(count()).toBe(before);
+    let idleClosings = 0;
+    const server = app.server as unknown as { closeIdleConnections(): void };
+    const closeIdle = server.closeIdleConnections.bind(server);
+    server.closeIdleConnections = () => {
+      idleClosings += 1;
+      closeIdle();
+    };
+    await api.rotate();
+    expect(idleClosings).toBe(1);
+    await app.close();
+    const atClose = idleClosings; // closing a server closes its idle connections too
+    await api.rotate();
+    expect(idleClosings).toBe(atClose);
   });
 
   it('says what to do when the instance is not a TLS server', async () => {

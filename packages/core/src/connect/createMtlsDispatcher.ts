@@ -2,7 +2,7 @@ import * as tls from 'node:tls';
 import type { PeerCertificate } from 'node:tls';
 import { Agent, buildConnector } from 'undici';
 import { ServingCertError } from '../errors.js';
-import type { ServingCert } from '../types.js';
+import { followCertificate, type ServingCert } from '../types.js';
 
 /** Options of {@link createMtlsDispatcher}: undici Agent options, plus who the server must be. */
 export interface MtlsOptions extends Omit<Agent.Options, 'connect'> {
@@ -61,15 +61,15 @@ export function createMtlsDispatcher(cert: ServingCert, options: MtlsOptions = {
     connector = build();
   };
 
-  cert.on('rotate', swap);
-  cert.on('trust', swap);
+  // Ahead of the app's listeners, and apart from them: an app listener that throws must not
+  // leave the dispatcher presenting the old certificate.
+  const unfollow = [followCertificate(cert, 'rotate', swap), followCertificate(cert, 'trust', swap)];
   return new MtlsDispatcher({
     ...agentOptions,
     // The connector's own servername (expectedName) wins over the one undici derives from the URL.
     connect: (connectOptions, callback) => connector(connectOptions, callback),
   }, () => {
-    cert.off('rotate', swap);
-    cert.off('trust', swap);
+    for (const stop of unfollow) stop();
   });
 }
 

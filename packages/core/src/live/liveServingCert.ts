@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import type * as tls from 'node:tls';
 import { asServingCertError, ServingCertError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -14,6 +13,7 @@ import type { LiveObserver } from './observer.js';
 import { Refresher } from './refresher.js';
 import { Refusals } from './refusals.js';
 import { StartWait } from './startWait.js';
+import { SubscribableEmitter } from './subscribableEmitter.js';
 import { TrustStore } from './trustStore.js';
 
 /** What a live serving certificate is made of. */
@@ -40,7 +40,7 @@ export interface LiveServingCertOptions {
  * Sources only say "maybe changed"; every version passes the gate before it is served. Each
  * input has one {@link Refresher}, so two refreshes of the same input never interleave.
  */
-export class LiveServingCert extends EventEmitter implements ServingCert {
+export class LiveServingCert extends SubscribableEmitter implements ServingCert {
   readonly #options: LiveServingCertOptions;
   readonly #abort = new AbortController();
   readonly #tasks: Array<Promise<unknown>> = [];
@@ -57,7 +57,7 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
   #closing: Promise<void> | undefined;
 
   private constructor(options: LiveServingCertOptions) {
-    super();
+    super(options.logger);
     this.#options = options;
     this.#trust = new TrustStore(options.trustGraceMs);
     this.#observer = new ObservedHealth(options.observer);

@@ -68,6 +68,13 @@ export interface ControlPlane extends ControlPlaneClient {
   readonly assets: ControlPlaneAssets;
   /** Stops both processes and removes every temporary file. Safe to call twice. */
   stop(): Promise<void>;
+  /**
+   * Kills kube-apiserver (SIGKILL, as a crash or an evicted static pod) and starts it again
+   * with the same flags on the same port; etcd and its data stay. Resolves once `/readyz`
+   * answers 200 again, with the `Date.now()` of that answer (polled every 25 ms). `downMs`
+   * keeps it down that long first (an outage that lets clients' backoff build up). Default 0.
+   */
+  restartApiServer(options?: { downMs?: number }): Promise<{ readyAt: number }>;
 }
 
 /**
@@ -137,7 +144,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     // a CONNECT proxy that forwards a Service's cluster IP to a loopback port (serviceNetwork.ts).
     serviceNetwork = await startServiceNetwork();
     const apiserverEnv = { ...process.env, HTTPS_PROXY: serviceNetwork.proxyUrl, NO_PROXY: '127.0.0.1,localhost' };
-    const apiserver = launch('kube-apiserver', assets.kubeApiserver, [
+    const apiserverArgs = [
       `--etcd-servers=http://127.0.0.1:${etcdPort}`,
       `--secure-port=${apiPort}`,
       '--bind-address=127.0.0.1',
@@ -156,7 +163,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       '--enable-priority-and-fairness=false',
       '--endpoint-reconciler-type=none',
       '--v=0',
-    ], dir, supervisor, apiserverEnv);
+    ];
+    const apiserver = launch('kube-apiserver', assets.kubeApiserver, apiserverArgs, dir, supervisor, apiserverEnv);
     children.push(apiserver.child);
 
     const connection = { server, caPem: ca.certPem, caKeyPem: ca.keyPem };
@@ -167,7 +175,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     log(`kube-apiserver ${assets.versions.kubernetes} ready at ${server} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
     serviceNetwork.connect(client.kubeConfig);
 
-    return { ...client, connection, server, caPem: ca.certPem, assets, stop };
+    const restart = { children, current: apiserver, relaunch: () => launch('kube-apiserver', assets.kubeApiserver, apiserverArgs, dir, supervisor, apiserverEnv),
+      ready: () => httpsOk(`${server}/readyz`, ca.certPem, probeUser), timeoutMs };
+    return { ...client, connection, server, caPem: ca.certPem, assets, stop, restartApiServer: (options) => restartApiServer(restart, options?.downMs ?? 0) };
   } catch (error) {
     await stop();
     throw error;
@@ -263,4 +273,37 @@ export async function freePorts(count: number): Promise<number[]> {
   const ports = servers.map((server) => (server.address() as net.AddressInfo).port);
   await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
   return ports;
+}
+
+/** What {@link restartApiServer} needs of a running control plane. */
+interface Restartable {
+  /** The processes stop() terminates: the new kube-apiserver joins them. */
+  children: ChildProcess[];
+  current: Launched;
+  relaunch: () => Launched;
+  ready: () => Promise<boolean>;
+  timeoutMs: number;
+}
+
+/** See {@link ControlPlane.restartApiServer}. */
+async function restartApiServer(plane: Restartable, downMs: number): Promise<{ readyAt: number }> {
+  const old = plane.current.child;
+  if (old.exitCode === null && old.signalCode === null) {
+    const exited = new Promise<void>((resolve) => old.once('exit', () => resolve()));
+    old.kill('SIGKILL');
+    await exited;
+  }
+  plane.children.splice(plane.children.indexOf(old), 1);
+  await new Promise((resolve) => setTimeout(resolve, downMs));
+  const next = plane.relaunch(); // the same port: the kernel frees a killed listener's port at once
+  plane.current = next;
+  plane.children.push(next.child);
+  const deadline = Date.now() + plane.timeoutMs;
+  while (Date.now() < deadline) {
+    const exit = next.exited();
+    if (exit) throw new Error(`kube-apiserver ${exit} after a restart: ${await tail(next.logFile)}`);
+    if (await plane.ready()) return { readyAt: Date.now() };
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`kube-apiserver was not ready ${plane.timeoutMs / 1000} s after a restart: ${await tail(next.logFile)}`);
 }

@@ -1,54 +1,84 @@
-import type { ClientRequest, IncomingMessage } from 'node:http';
-import * as https from 'node:https';
-import { createInterface } from 'node:readline';
-import { CoreV1Api, type V1Secret } from '@kubernetes/client-node';
+import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from '../../logger.js';
 import { ServingCertError } from '../../errors.js';
 import { apiError, retryAfterMsOf, statusOf } from '../../kube/apiErrors.js';
 import type { ClusterAccess } from '../../kube/clusterAccess.js';
-import { resolvable, sleep } from './waiting.js';
+import { isOlder, newest } from './resourceVersions.js';
+import { secretApi, type SecretApi, type WatchEnd, type WatchEvent } from './secretApi.js';
+import { resolvable, sleep as sleepFor } from './waiting.js';
 
-/** Backoff bounds after errors. */
+/** Backoff after errors: exponential from 500 ms to 30 s, with jitter. */
 const MIN_BACKOFF_MS = 500;
 const MAX_BACKOFF_MS = 30_000;
+/**
+ * While the API server (re)starts it refuses connections, then answers 403 (RBAC not loaded),
+ * 429 or 5xx for a few seconds. Retrying those at most every second makes the first successful
+ * request come soon after it is ready; a refused connection costs the server nothing.
+ */
+const STARTING_MAX_BACKOFF_MS = 1_000;
+/** How long after a refused connection a 403, 429 or 5xx still counts as the server starting. */
+const STARTING_WINDOW_MS = 60_000;
+const STARTING_STATUSES = new Set([403, 429, 500, 502, 503, 504]);
+const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'UND_ERR_SOCKET']);
 
 /** What the API shows of one Secret: absent, or present. */
 export type SecretState = { readonly exists: false } | { readonly exists: true; readonly secret: V1Secret };
 
 /** Options of {@link SecretWatcher}. */
 export interface SecretWatcherOptions {
-  access: ClusterAccess;
   namespace: string;
   name: string;
   logger: Logger;
-  /** Server-side watch timeout; the watch is re-opened from the last resourceVersion after it. Default 300. */
+  /** The cluster, for the real {@link secretApi}; not needed when `api` is given. */
+  access?: ClusterAccess;
+  /** Server-side watch timeout; the watch is re-opened from the newest resourceVersion after it. Default 300. */
   watchTimeoutSeconds?: number;
   /** A watch ended and is re-opened: 'expired' (its timeout), 'relist' (410 Gone) or 'failed' (for metrics). */
   onReconnect?: ((reason: 'expired' | 'relist' | 'failed') => void) | undefined;
+  /** The transport (tests inject one); default the real API through `access`. */
+  api?: SecretApi;
+  /** Waits between attempts (tests inject one). */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Jitter source in [0, 1) (tests inject one). */
+  random?: () => number;
+  now?: () => number;
 }
 
 type Listener = (state: SecretState) => void;
 
 /**
- * Keeps one Secret current through the API: list (with a field selector on its name), then
- * watch from the list's resourceVersion with bookmarks and a server-side timeout; a watchdog
- * ends a connection that stays silent past that timeout; 410 Gone relists; errors and 429 back
- * off with jitter, honouring Retry-After. Each request goes through client-node's configuration
- * (TLS and credentials); the watch stream is read here because client-node's Watch drops the
- * response headers (Retry-After) and has no client-side timeout.
+ * Keeps one Secret current through the API, never going backwards. Lists once, then watches
+ * from the newest resourceVersion it has seen (every event and bookmark), whatever ended the
+ * previous watch; relists only on 410 Gone, at once. A version is applied only when it is newer
+ * than the one applied, so a replay or a relist never brings back an older certificate.
+ * Backoff (with jitter, honouring Retry-After) grows over failed requests and resets after a
+ * watch that was established; while the API server starts it stays under a second.
  */
 export class SecretWatcher {
-  readonly #options: Required<Pick<SecretWatcherOptions, 'watchTimeoutSeconds'>> & SecretWatcherOptions;
+  readonly #options: SecretWatcherOptions;
+  readonly #api: SecretApi;
+  readonly #sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  readonly #random: () => number;
+  readonly #now: () => number;
   readonly #listeners = new Set<Listener>();
   readonly #abort = new AbortController();
   #state: SecretState | undefined;
+  /** The resourceVersion of the state applied (the object's, or the list's when absent). */
+  #appliedVersion: string | undefined;
   /** Settles after the first list attempt, whatever its outcome. */
   readonly #firstAttempt = resolvable();
   #loop: Promise<void> | undefined;
   #lastError: ServingCertError | undefined;
+  #lastConnectionErrorAt = -Infinity;
 
   constructor(options: SecretWatcherOptions) {
-    this.#options = { watchTimeoutSeconds: 300, ...options };
+    this.#options = options;
+    const { access, namespace, name, watchTimeoutSeconds = 300 } = options;
+    if (!options.api && !access) throw new ServingCertError('E_INTERNAL', 'SecretWatcher needs access or api');
+    this.#api = options.api ?? secretApi({ access: access!, namespace, name, watchTimeoutSeconds });
+    this.#sleep = options.sleep ?? sleepFor;
+    this.#random = options.random ?? Math.random;
+    this.#now = options.now ?? Date.now;
   }
 
   get description(): string {
@@ -83,160 +113,115 @@ export class SecretWatcher {
   }
 
   async #run(): Promise<void> {
-    const { namespace, name, logger } = this.#options;
     const signal = this.#abort.signal;
-    let resourceVersion: string | undefined;
-    let failures = 0;
+    let resumeFrom: string | undefined; // undefined: list first
+    let failures = 0; // failed requests in a row
+    let quietEnds = 0; // established watches in a row that ended at once without news
     while (!signal.aborted) {
-      let verb: 'list' | 'watch' = 'list';
-      try {
-        if (resourceVersion === undefined) {
-          resourceVersion = await this.#list();
-        }
-        verb = 'watch';
-        const started = Date.now();
-        const outcome = await this.#watch(resourceVersion);
-        resourceVersion = outcome.relist ? undefined : outcome.resourceVersion;
-        if (!signal.aborted) this.#options.onReconnect?.(outcome.relist ? 'relist' : 'expired');
-        // A watch that ends at once without news is a failure in disguise (a proxy that cuts,
-        // a server going down): back off as for an error, so nothing ever spins.
-        if (outcome.events === 0 && Date.now() - started < 1_000) failures += 1;
-        else failures = 0;
-        this.#lastError = undefined;
-        if (failures > 0) await sleep(this.#backoff(failures), signal);
-      } catch (error) {
-        if (signal.aborted) return;
-        const status = statusOf(error);
-        const failure = apiError(error, { verb, resource: 'secrets', namespace, name });
-        this.#lastError = failure;
-        if (verb === 'watch') this.#options.onReconnect?.(status === 410 ? 'relist' : 'failed');
-        if (status === 410) {
-          resourceVersion = undefined; // expired resourceVersion: relist at once
+      if (resumeFrom === undefined) {
+        try {
+          const listed = await this.#api.list();
+          if (signal.aborted) return;
+          this.#apply(listed.secret ? { exists: true, secret: listed.secret } : { exists: false },
+            listed.secret?.metadata?.resourceVersion ?? listed.resourceVersion);
+          resumeFrom = listed.resourceVersion;
+          failures = 0;
+          this.#lastError = undefined;
+        } catch (error) {
+          if (signal.aborted) return;
+          this.#firstAttempt.resolve(); // a reader now gets this error, and can say why it waits
+          failures += 1;
+          await this.#backOff(error, 'list', failures);
           continue;
         }
-        this.#firstAttempt.resolve(); // a reader now gets this error, and can say why it waits
-        failures += 1;
-        const delay = retryAfterMsOf(error) ?? this.#backoff(failures);
-        logger.debug({ source: this.description, code: failure.code, retryInMs: Math.round(delay) }, `${this.description}: ${failure.message}; retrying in ${Math.round(delay)} ms`);
-        await sleep(delay, signal);
       }
+      const started = this.#now();
+      let news = 0;
+      const onEvent = (event: WatchEvent): void => {
+        news += 1;
+        const version = event.object.metadata?.resourceVersion;
+        resumeFrom = newest(resumeFrom, version);
+        if (event.type === 'BOOKMARK') return;
+        this.#apply(event.type === 'DELETED' ? { exists: false } : { exists: true, secret: event.object }, version);
+      };
+      const end: WatchEnd = await this.#api.watch(resumeFrom, onEvent, signal);
+      if (signal.aborted) return;
+      this.#options.onReconnect?.(end.kind === 'expired' ? 'relist' : end.kind === 'failed' ? 'failed' : 'expired');
+      if (end.established) {
+        failures = 0;
+        this.#lastError = undefined;
+      }
+      if (end.kind === 'expired') {
+        resumeFrom = undefined; // too old to resume from: relist at once, no backoff
+        continue;
+      }
+      if (end.kind === 'failed' && !end.established) {
+        failures += 1;
+        await this.#backOff(end.error, 'watch', failures);
+        continue;
+      }
+      // Ended normally, or cut after it was established (a reset, a proxy's idle timeout):
+      // resume at once. Only a watch that ends at once without news, again and again (a proxy
+      // that cuts every stream), is slowed down, so that nothing ever spins.
+      const quiet = news === 0 && this.#now() - started < Math.min(1_000, this.#watchTimeoutMs() / 2);
+      quietEnds = quiet ? quietEnds + 1 : 0;
+      if (quiet) await this.#sleep(this.#backoff(quietEnds, MAX_BACKOFF_MS), signal);
     }
   }
 
-  #backoff(failures: number): number {
-    const base = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** Math.min(failures - 1, 16));
-    return base * (0.5 + Math.random()); // jitter: many pods must not retry in step
+  #watchTimeoutMs(): number {
+    return (this.#options.watchTimeoutSeconds ?? 300) * 1000;
   }
 
-  async #list(): Promise<string> {
-    const { access, namespace, name } = this.#options;
-    const core = access.kubeConfig.makeApiClient(CoreV1Api);
-    const list = await core.listNamespacedSecret({ namespace, fieldSelector: `metadata.name=${name}` });
-    const secret = list.items[0];
-    this.#set(secret ? { exists: true, secret } : { exists: false });
-    return list.metadata?.resourceVersion ?? '0';
+  async #backOff(error: unknown, verb: 'list' | 'watch', failures: number): Promise<void> {
+    const { namespace, name, logger } = this.#options;
+    const failure = apiError(error, { verb, resource: 'secrets', namespace, name });
+    this.#lastError = failure;
+    const status = statusOf(error);
+    if (status === undefined && isConnectionError(error)) this.#lastConnectionErrorAt = this.#now();
+    const starting = this.#now() - this.#lastConnectionErrorAt < STARTING_WINDOW_MS && (status === undefined || STARTING_STATUSES.has(status));
+    const delay = retryAfterMsOf(error) ?? this.#backoff(failures, starting ? STARTING_MAX_BACKOFF_MS : MAX_BACKOFF_MS);
+    logger.debug({ source: this.description, code: failure.code, retryInMs: Math.round(delay) }, `${this.description}: ${failure.message}; retrying in ${Math.round(delay)} ms`);
+    await this.#sleep(delay, this.#abort.signal);
   }
 
-  /** One watch connection; resolves when it ends normally, with the last resourceVersion seen. */
-  async #watch(resourceVersion: string): Promise<{ resourceVersion: string; relist: boolean; events: number }> {
-    const { access, namespace, name, watchTimeoutSeconds } = this.#options;
-    const kubeConfig = access.kubeConfig;
-    const server = new URL(kubeConfig.getCurrentCluster()!.server);
-    const query = new URLSearchParams({
-      watch: '1',
-      fieldSelector: `metadata.name=${name}`,
-      resourceVersion,
-      allowWatchBookmarks: 'true',
-      timeoutSeconds: String(watchTimeoutSeconds),
-    });
-    const options: https.RequestOptions = {
-      protocol: server.protocol,
-      hostname: server.hostname.replace(/^\[(.*)\]$/, '$1'),
-      port: server.port || 443,
-      path: `${server.pathname.replace(/\/$/, '')}/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets?${query.toString()}`,
-      method: 'GET',
-      headers: { accept: 'application/json' },
-    };
-    await kubeConfig.applyToHTTPSOptions(options);
-    const signal = this.#abort.signal;
-
-    return new Promise((resolve, reject) => {
-      let current = resourceVersion;
-      let events = 0;
-      let relist = false;
-      let settled = false;
-      let request: ClientRequest | undefined = undefined;
-      // The server closes the watch after timeoutSeconds; silence well past that is a dead
-      // connection that TCP has not noticed (client-node's Watch would hang here for good).
-      const watchdogMs = (watchTimeoutSeconds + 30) * 1000;
-      let watchdog: NodeJS.Timeout | undefined;
-      const finish = (error?: Error): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(watchdog);
-        signal.removeEventListener('abort', onAbort);
-        request?.destroy();
-        if (error && !signal.aborted) reject(error);
-        else resolve({ resourceVersion: current, relist, events });
-      };
-      const armWatchdog = (): void => {
-        clearTimeout(watchdog);
-        watchdog = setTimeout(() => finish(), watchdogMs);
-        watchdog.unref();
-      };
-      const onAbort = (): void => finish();
-      signal.addEventListener('abort', onAbort, { once: true });
-      armWatchdog();
-
-      request = https.request(options, (response: IncomingMessage) => {
-        if (response.statusCode !== 200) {
-          let body = '';
-          response.on('data', (chunk: Buffer) => (body += chunk.toString()));
-          response.on('end', () => finish(Object.assign(new Error(`HTTP ${response.statusCode}`), {
-            code: response.statusCode, body, headers: response.headers,
-          })));
-          response.on('error', finish);
-          return;
-        }
-        const lines = createInterface({ input: response });
-        lines.on('error', (error: Error) => finish(error)); // readline re-emits the stream's errors
-        lines.on('line', (line) => {
-          armWatchdog();
-          let event: { type?: string; object?: V1Secret & { code?: number } };
-          try {
-            event = JSON.parse(line) as typeof event;
-          } catch {
-            return; // a partial line from a cut connection
-          }
-          const object = event.object;
-          if (event.type === 'ERROR') {
-            if (object?.code === 410) relist = true;
-            else finish(Object.assign(new Error(`watch error: ${JSON.stringify(object)}`), { code: object?.code }));
-            return;
-          }
-          const version = object?.metadata?.resourceVersion;
-          if (version) current = version;
-          if (event.type === 'BOOKMARK') return;
-          events += 1;
-          if (event.type === 'DELETED') this.#set({ exists: false });
-          else if (object && (event.type === 'ADDED' || event.type === 'MODIFIED')) this.#set({ exists: true, secret: object });
-        });
-        response.on('error', (error) => finish(error));
-        response.on('end', () => finish());
-        response.on('close', () => finish());
-      });
-      request.on('error', (error) => finish(error));
-      request.end();
-    });
+  /** Exponential in `failures`, with jitter (many pods must not retry in step), never above `cap`. */
+  #backoff(failures: number, cap: number): number {
+    const base = Math.min(cap, MIN_BACKOFF_MS * 2 ** Math.min(failures - 1, 16));
+    return Math.min(cap, base * (0.5 + this.#random()));
   }
 
-  #set(state: SecretState): void {
+  /** Applies a state seen at `version`, unless a newer one is applied already. */
+  #apply(state: SecretState, version: string | undefined): void {
+    if (isOlder(version, this.#appliedVersion)) {
+      this.#options.logger.debug({ source: this.description, resourceVersion: version, applied: this.#appliedVersion },
+        `${this.description}: ignored resourceVersion ${version}, older than the applied ${this.#appliedVersion}`);
+      return;
+    }
+    if (version !== undefined) this.#appliedVersion = version;
     const previous = this.#state;
     this.#state = state;
     this.#firstAttempt.resolve();
-    const unchanged = previous !== undefined && previous.exists === state.exists &&
-      (!state.exists || JSON.stringify(state.secret.data) === JSON.stringify((previous as { secret: V1Secret }).secret.data));
-    if (unchanged) return;
+    // Equal data is no change (a relist, a replay, a metadata-only update): listeners hear nothing.
+    if (previous !== undefined && sameData(previous, state)) return;
     for (const listener of this.#listeners) listener(state);
   }
+}
+
+function sameData(a: SecretState, b: SecretState): boolean {
+  if (!a.exists || !b.exists) return a.exists === b.exists;
+  const x = a.secret.data ?? {};
+  const y = b.secret.data ?? {};
+  const keys = Object.keys(x);
+  return keys.length === Object.keys(y).length && keys.every((key) => x[key] === y[key]);
+}
+
+/** A refused or cut connection: the API server is down or (re)starting. */
+function isConnectionError(error: unknown): boolean {
+  for (let cause = error, depth = 0; cause && depth < 5; cause = (cause as { cause?: unknown }).cause, depth += 1) {
+    const code = (cause as { code?: unknown }).code;
+    if (typeof code === 'string' && CONNECTION_ERRORS.has(code)) return true;
+    if (/ECONNREFUSED|ECONNRESET|socket hang up/.test(String((cause as { message?: unknown }).message))) return true;
+  }
+  return false;
 }

@@ -1,0 +1,50 @@
+import { EventEmitter } from 'node:events';
+import type { Logger } from '../logger.js';
+import { INTERNAL_SUBSCRIBE, type InternalSubscriptions } from '../types.js';
+
+type InternalEvent = 'rotate' | 'trust';
+
+/**
+ * The events of a live handle, in two tiers. serving-cert's own subscribers (dispatchers,
+ * adapters) hear of a rotation or a trust change first, through {@link INTERNAL_SUBSCRIBE};
+ * then each of the app's listeners, one by one: a listener that throws is logged and changes
+ * nothing else (the swap is done, the other listeners still hear). Plain EventEmitter would stop
+ * at the first throw and hand the exception to whoever emitted. `error` keeps EventEmitter's
+ * semantics (the handle emits it only when someone listens).
+ */
+export class SubscribableEmitter extends EventEmitter implements InternalSubscriptions {
+  readonly #logger: Logger;
+  readonly #internal = new Map<InternalEvent, Set<() => void>>([['rotate', new Set()], ['trust', new Set()]]);
+
+  constructor(logger: Logger) {
+    super();
+    this.#logger = logger;
+  }
+
+  [INTERNAL_SUBSCRIBE](event: InternalEvent, listener: () => void): () => void {
+    const listeners = this.#internal.get(event);
+    if (!listeners) throw new TypeError(`no internal event ${String(event)}`);
+    const own = (): void => listener(); // a wrapper, so the same function may subscribe twice
+    listeners.add(own);
+    return () => listeners.delete(own);
+  }
+
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    const internal = this.#internal.get(event as InternalEvent);
+    if (!internal) return super.emit(event, ...args);
+    for (const listener of [...internal]) this.#isolated(event, 'internal', () => listener());
+    const listeners = this.rawListeners(event) as Array<(...values: unknown[]) => unknown>;
+    for (const listener of listeners) this.#isolated(event, 'app', () => listener.apply(this, args));
+    return listeners.length > 0;
+  }
+
+  #isolated(event: string | symbol, tier: 'internal' | 'app', call: () => unknown): void {
+    try {
+      call();
+    } catch (error) {
+      const what = tier === 'app' ? `a '${String(event)}' listener of the app threw` : `serving-cert's own '${String(event)}' subscriber threw (a bug)`;
+      this.#logger.error({ event: String(event), error: String(error), stack: (error as Error | undefined)?.stack },
+        `${what}; the new material is in place and every other listener was told`);
+    }
+  }
+}
