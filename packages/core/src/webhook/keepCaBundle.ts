@@ -4,7 +4,7 @@ import { apiError, statusOf } from '../kube/apiErrors.js';
 import { ClusterAccess } from '../kube/clusterAccess.js';
 import { Refresher } from '../live/refresher.js';
 import { consoleLogger, type Logger } from '../logger.js';
-import type { ServingCert } from '../types.js';
+import { followCertificate, type ServingCert } from '../types.js';
 import { caBundleFor } from './bundleFor.js';
 import { caBundlePatch, pathOf, type CaBundleTarget } from './caBundleTargets.js';
 
@@ -54,15 +54,14 @@ export async function keepCaBundle(cert: ServingCert, targets: readonly CaBundle
     bundle = next;
     for (const keeper of keepers) keeper.reconcile();
   };
-  cert.on('trust', onChange);
-  cert.on('rotate', onChange);
+  // Told before, and apart from, the app's own listeners: a throwing one cannot hold the caBundle back.
+  const unfollow = [followCertificate(cert, 'trust', onChange), followCertificate(cert, 'rotate', onChange)];
   const resync = setInterval(() => keepers.forEach((keeper) => keeper.reconcile()), options.resyncIntervalMs ?? 60_000);
   resync.unref();
   const close = async (): Promise<void> => {
     abort.abort();
     clearInterval(resync);
-    cert.off('trust', onChange);
-    cert.off('rotate', onChange);
+    for (const stop of unfollow) stop();
     await Promise.allSettled(keepers.map((keeper) => keeper.stopped()));
   };
   const synced = async (): Promise<void> => {
