@@ -5,7 +5,7 @@
  */
 export { ensureServingCert } from './ensureServingCert.js';
 export type { EnsureOptions, LocalCaOptions } from './options/ensureOptions.js';
-export type { CertificateState, CertInfo, ServerOptionsRequest, ServingCert, TrustState } from './types.js';
+export type { CertificateState, CertInfo, ClientCertMode, ServerOptionsRequest, ServingCert, TrustState } from './types.js';
 export { ServingCertError, isServingCertError } from './errors.js';
 export type { ServingCertErrorCode } from './errors.js';
 export { consoleLogger, silentLogger } from './logger.js';
@@ -16,10 +16,12 @@ export type { Expectations, Problem, ValidCaBundle, ValidServingBundle } from '.
 export type { RawFiles } from './sources/source.js';
 export { createMtlsDispatcher } from './connect/createMtlsDispatcher.js';
 export type { MtlsOptions } from './connect/createMtlsDispatcher.js';
+export type { MtlsDispatcher } from './connect/mtlsDispatcher.js';
 export { peerIdentity } from './serve/peerIdentity.js';
 export type { PeerIdentity } from './serve/peerIdentity.js';
-export { allowPeers, authorizePeer } from './serve/authorizer.js';
+export { allowPeers, anyPeer, authorizePeer } from './serve/authorizer.js';
 export type { PeerAuthorizer, PeerDecision } from './serve/authorizer.js';
 export { admitCaller } from './serve/admitCaller.js';
 export type { CallerAdmission } from './serve/admitCaller.js';
+export { CallerRefusedError, logCallerRefusal } from './serve/callerRefusal.js';
 export { localCaDir, rotateLocalCa } from './sources/local/localCaSource.js';

@@ -39,7 +39,7 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
   readonly #options: LiveServingCertOptions;
   readonly #abort = new AbortController();
   readonly #tasks: Array<Promise<unknown>> = [];
-  readonly #servers = new AttachedServers();
+  readonly #servers: AttachedServers;
   readonly #trust: TrustStore;
   readonly #refusals = new Refusals();
   readonly #servingRefresher: Refresher;
@@ -54,6 +54,7 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
     super();
     this.#options = options;
     this.#trust = new TrustStore(options.trustGraceMs);
+    this.#servers = new AttachedServers(options.logger);
     const onError = (error: unknown): void => this.#unexpected(error);
     this.#servingRefresher = new Refresher(() => this.#refreshServing(), onError);
     this.#caRefresher = options.caSource ? new Refresher(() => this.#refreshCa(options.caSource!), onError) : undefined;
@@ -230,8 +231,7 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
 
   #refuse(input: string, error: ServingCertError): void {
     if (error.code === 'E_INTERNAL') {
-      // Our own bug, not the material's: the stack is what a maintainer needs (an exception's
-      // message and stack hold none of the bytes read).
+      // Our own bug, not the material's: its stack (which holds none of the bytes read) helps.
       this.#options.logger.error({ code: error.code, source: error.details.source, stack: (error.cause as Error | undefined)?.stack }, error.message);
     }
     if (!this.#refusals.refused(input, error, this.#current !== undefined)) return;
