@@ -20,8 +20,9 @@ export interface MtlsOptions extends Omit<Agent.Options, 'connect'> {
    * (`allowPeers(...)`, the same authorizer type servers use). Not with `serverName` or `peer`.
    */
   authorize?: PeerAuthorizer;
-  /** TLS connect options other than the material and the verification (timeouts, ciphers, ...). */
-  connect?: Omit<buildConnector.BuildOptions, 'ca' | 'cert' | 'key' | 'pfx' | 'rejectUnauthorized' | 'checkServerIdentity' | 'servername' | 'secureContext'>;
+  /** TLS connect options other than the material and the verification (timeouts, ciphers, a custom DNS `lookup`, ...). */
+  connect?: Omit<buildConnector.BuildOptions, 'ca' | 'cert' | 'key' | 'pfx' | 'rejectUnauthorized' | 'checkServerIdentity' | 'servername' | 'secureContext'> &
+    Pick<tls.ConnectionOptions, 'lookup'>;
 }
 
 /**
