@@ -17,6 +17,7 @@ export type { RawFiles } from './sources/source.js';
 export { createMtlsDispatcher } from './connect/createMtlsDispatcher.js';
 export type { MtlsOptions } from './connect/createMtlsDispatcher.js';
 export type { MtlsDispatcher } from './connect/mtlsDispatcher.js';
+export { installGlobalTrust } from './connect/installGlobalTrust.js';
 export { peerIdentity } from './serve/peerIdentity.js';
 export type { PeerIdentity } from './serve/peerIdentity.js';
 export { allowPeers, anyPeer, authorizePeer } from './serve/authorizer.js';
