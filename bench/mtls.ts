@@ -37,7 +37,7 @@ export async function mtlsThroughput(rounds: number, roundMs: number): Promise<R
   };
   const api = await leafFor('api');
   const web = await leafFor('web');
-  const server = https.createServer(api.serverOptions({ requestClientCert: true }), (_req, res) => res.end('ok'));
+  const server = https.createServer(api.serverOptions({ clientCert: 'require' }), (_req, res) => res.end('ok'));
   api.attach(server);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');

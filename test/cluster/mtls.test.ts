@@ -32,7 +32,7 @@ describe('two services call each other over mTLS through every rotation', () => 
     const api = await serviceCert(namespace, 'api');
     const web = await serviceCert(namespace, 'web');
     const allow = allowPeers({ services: [`web.${namespace}`] });
-    const server = https.createServer(api.serverOptions({ requestClientCert: true }), (req, res) => {
+    const server = https.createServer(api.serverOptions({ clientCert: 'require' }), (req, res) => {
       const decision = authorizePeer(req.socket as TLSSocket, allow);
       res.statusCode = decision.allowed ? 200 : 403;
       res.end(decision.allowed ? decision.peer.serviceName : decision.reason);

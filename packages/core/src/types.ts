@@ -41,9 +41,23 @@ export interface CertificateState {
   readonly secureContext: tls.SecureContext;
 }
 
+/**
+ * Whether a server asks its callers for a certificate:
+ * - `'none'`: it does not; nobody has an identity.
+ * - `'request'`: it asks; a caller without one is let through with no identity (kubelet's
+ *   probes, load balancers), a certificate the trust bundle does not verify is refused: the
+ *   connection is closed as soon as the handshake completes, before any request is read (the
+ *   moment and the way Node's own `rejectUnauthorized` refuses one). This refusal is installed
+ *   by {@link ServingCert.attach}, which every such server needs anyway to follow rotations.
+ * - `'require'`: it asks, and refuses callers without a valid certificate at the handshake.
+ */
+export type ClientCertMode = 'none' | 'request' | 'require';
+
 /** Options of {@link ServingCert.serverOptions}. */
 export interface ServerOptionsRequest {
-  /** Ask clients for a certificate and refuse those the trust bundle does not verify. */
+  /** Whether to ask callers for a certificate (see {@link ClientCertMode}). Default `'none'`. */
+  clientCert?: ClientCertMode;
+  /** @deprecated `true` is `clientCert: 'require'`, which this name never said; use `clientCert`. */
   requestClientCert?: boolean;
 }
 
@@ -71,8 +85,9 @@ export interface ServingCert {
   /** The CAs trusted for peers, old ones included during a rollover. */
   readonly trust: TrustState;
   /**
-   * `key` and `cert` for `https.createServer` and co.; with `requestClientCert`, also `ca` (the
-   * trust bundle), `requestCert` and `rejectUnauthorized`.
+   * `key` and `cert` for `https.createServer` and co.; with `clientCert: 'request'` or
+   * `'require'`, also `ca` (the trust bundle), `requestCert: true` and `rejectUnauthorized`
+   * (`false` for `'request'`: {@link ServingCert.attach} then refuses an unverified certificate).
    */
   serverOptions(options?: ServerOptionsRequest): tls.TlsOptions;
   /**
@@ -80,7 +95,9 @@ export interface ServingCert {
    * rotation and trust change installs a new secure context, which new handshakes use while
    * open connections go on. The server's own TLS settings (ciphers, versions, ...) are kept.
    * A server that asks for client certificates (`requestCert`) also gets the current trust
-   * bundle, so it follows CA rotations. Returns a function that detaches it.
+   * bundle, so it follows CA rotations; one that asks without requiring (`clientCert:
+   * 'request'`) closes every connection whose certificate the bundle does not verify right
+   * after the handshake. Returns a function that detaches it.
    */
   attach(server: tls.Server): () => void;
   /** A new certificate passed the gate and is served now. */

@@ -72,7 +72,7 @@ ordersServer.listen(0, '127.0.0.1');
 await once(ordersServer, 'listening');
 
 // payments: Fastify, lets only orders in.
-const paymentsApp = Fastify({ https: payments.serverOptions({ requestClientCert: true }) });
+const paymentsApp = Fastify({ https: payments.serverOptions({ clientCert: 'require' }) });
 await paymentsApp.register(servingCert, { cert: payments, authorizer: allowPeers({ services: [`orders.${NAMESPACE}`] }) });
 paymentsApp.get('/payments', (req, reply) => reply.send({ service: 'payments', caller: req.peer?.serviceName }));
 await paymentsApp.listen({ port: 0, host: '127.0.0.1' });

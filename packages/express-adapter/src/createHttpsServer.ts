@@ -1,14 +1,27 @@
 import * as https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { admitCaller, followCertificate, type PeerAuthorizer, type PeerIdentity, type ServingCert } from '@serving-cert/core';
+import { admitCaller, consoleLogger, followCertificate, logCallerRefusal, type ClientCertMode, type Logger, type PeerAuthorizer, type PeerIdentity, type ServingCert } from '@serving-cert/core';
 
 /** Options of {@link createHttpsServer}. */
 export interface HttpsServerOptions {
-  /** Ask clients for a certificate and refuse those the trust bundle does not verify. Default false; true when `authorizer` is set. */
+  /**
+   * Whether to ask callers for a certificate: `'none'`, `'request'` (callers without one pass
+   * with no identity, e.g. kubelet's probes; an unverified one is refused at the handshake) or
+   * `'require'`. Default `'none'`, `'require'` when `authorizer` is set. With `'request'`, guard
+   * routes with {@link requirePeer}.
+   */
+  clientCert?: ClientCertMode;
+  /** @deprecated `true` is `clientCert: 'require'`; use `clientCert`. */
   requestClientCert?: boolean;
-  /** Answers 403 to callers it does not allow (implies `requestClientCert`). */
+  /**
+   * Answers 403 (body `{"error":"Forbidden"}`) to callers it does not allow, on every route,
+   * before the app runs. To have refusals in the app's access log and error handlers, or to
+   * guard some routes only, use `app.use(requirePeer(authorizer))` instead.
+   */
   authorizer?: PeerAuthorizer;
+  /** Where `authorizer`'s refusals are logged (info, pino's convention). Default: serving-cert's console logger. */
+  logger?: Pick<Logger, 'info'>;
   /**
    * After a rotation, close idle keep-alive connections, so that clients reconnect and see the
    * new certificate soon; busy connections finish their request first. Default true.
@@ -23,8 +36,8 @@ export type RequestListener = (req: IncomingMessage, res: ServerResponse) => voi
 
 declare module 'node:http' {
   interface IncomingMessage {
-    /** The calling Service, from a verified client certificate (set by @serving-cert/express). */
-    peer?: PeerIdentity;
+    /** The calling Service, from a verified client certificate (set by @serving-cert/express); undefined without one. */
+    peer?: PeerIdentity | undefined;
   }
 }
 
@@ -35,17 +48,22 @@ declare module 'node:http' {
  * detaches it from `cert`.
  *
  * @example
- * const server = createHttpsServer(app, cert, { authorizer: allowPeers({ namespaces: ['shop'] }) });
- * server.listen(8443);
+ * app.get('/healthz', (_req, res) => res.send('ok'));        // kubelet's probe: no certificate
+ * app.use('/orders', requirePeer(allowPeers({ namespaces: ['shop'] })), orders);
+ * createHttpsServer(app, cert, { clientCert: 'request' }).listen(8443);
  */
 export function createHttpsServer(app: RequestListener, cert: ServingCert, options: HttpsServerOptions = {}): https.Server {
   const { authorizer } = options;
-  const requestClientCert = options.requestClientCert ?? authorizer !== undefined;
-  const server = https.createServer({ ...options.server, ...cert.serverOptions({ requestClientCert }) }, (req, res) => {
+  const logger = options.logger ?? consoleLogger();
+  // An authorizer on every route needs a certificate from every caller, unless told otherwise.
+  const { clientCert = authorizer && options.requestClientCert === undefined ? 'require' : undefined, requestClientCert } = options;
+  const tlsOptions = cert.serverOptions({ clientCert, requestClientCert });
+  const server = https.createServer({ ...options.server, ...tlsOptions }, (req, res) => {
     const admission = admitCaller(req.socket as TLSSocket, authorizer);
     if (!admission.admitted) {
+      logCallerRefusal(logger, admission, req);
       res.writeHead(admission.status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: 'Forbidden', reason: admission.reason }));
+      res.end(JSON.stringify({ error: 'Forbidden' }));
       return;
     }
     if (admission.peer) req.peer = admission.peer;

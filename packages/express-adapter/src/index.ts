@@ -5,7 +5,9 @@
  */
 export { createHttpsServer } from './createHttpsServer.js';
 export type { HttpsServerOptions, RequestListener } from './createHttpsServer.js';
-export { allowPeers } from '@serving-cert/core';
-export type { PeerAuthorizer, PeerIdentity } from '@serving-cert/core';
+export { requirePeer } from './requirePeer.js';
+export type { PeerMiddleware, RequirePeerOptions } from './requirePeer.js';
+export { allowPeers, anyPeer, CallerRefusedError } from '@serving-cert/core';
+export type { ClientCertMode, PeerAuthorizer, PeerIdentity } from '@serving-cert/core';
 export { mountReadiness, readinessHandler } from './readiness.js';
 export type { ReadinessRouteOptions } from './readiness.js';

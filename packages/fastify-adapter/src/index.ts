@@ -5,7 +5,7 @@
  */
 export { servingCert, servingCert as default } from './servingCert.js';
 export type { ServingCertPluginOptions } from './servingCert.js';
-export { allowPeers } from '@serving-cert/core';
-export type { PeerAuthorizer, PeerIdentity } from '@serving-cert/core';
+export { allowPeers, anyPeer, CallerRefusedError } from '@serving-cert/core';
+export type { ClientCertMode, PeerAuthorizer, PeerIdentity } from '@serving-cert/core';
 export { readiness } from './readiness.js';
 export type { ReadinessPluginOptions } from './readiness.js';

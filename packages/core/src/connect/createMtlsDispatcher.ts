@@ -1,8 +1,12 @@
 import * as tls from 'node:tls';
 import type { PeerCertificate } from 'node:tls';
-import { Agent, buildConnector } from 'undici';
+import { buildConnector, type Agent } from 'undici';
 import { ServingCertError } from '../errors.js';
-import { followCertificate, type ServingCert } from '../types.js';
+import type { PeerAuthorizer } from '../serve/authorizer.js';
+import type { ServingCert } from '../types.js';
+import { followMaterialChanges } from './handleFanOut.js';
+import { MtlsDispatcher } from './mtlsDispatcher.js';
+import { serviceOfHost } from './serviceOfHost.js';
 
 /** Options of {@link createMtlsDispatcher}: undici Agent options, plus who the server must be. */
 export interface MtlsOptions extends Omit<Agent.Options, 'connect'> {
@@ -10,20 +14,29 @@ export interface MtlsOptions extends Omit<Agent.Options, 'connect'> {
   serverName?: string;
   /** Check the server by identity instead: its certificate must cover `serviceName.namespace.svc`. */
   peer?: { serviceName: string; namespace: string };
-  /** TLS connect options other than the material and the verification (timeouts, ciphers, ...). */
-  connect?: Omit<buildConnector.BuildOptions, 'ca' | 'cert' | 'key' | 'pfx' | 'rejectUnauthorized' | 'checkServerIdentity' | 'servername' | 'secureContext'>;
+  /**
+   * One dispatcher for many Services: each URL must name a Service (`svc.ns.svc[.domain]`),
+   * the server's certificate must cover that host, and `authorize` must allow that Service
+   * (`allowPeers(...)`, the same authorizer type servers use). Not with `serverName` or `peer`.
+   */
+  authorize?: PeerAuthorizer;
+  /** TLS connect options other than the material and the verification (timeouts, ciphers, a custom DNS `lookup`, ...). */
+  connect?: Omit<buildConnector.BuildOptions, 'ca' | 'cert' | 'key' | 'pfx' | 'rejectUnauthorized' | 'checkServerIdentity' | 'servername' | 'secureContext'> &
+    Pick<tls.ConnectionOptions, 'lookup'>;
 }
 
 /**
  * An undici Dispatcher for mTLS between Services: presents `cert`'s current certificate, trusts
- * `cert.trust` (old and new CA during a rollover) and verifies the server's name or identity.
- * On every rotation and trust change it swaps its connector: new connections use the new
- * material, requests in flight finish on theirs. There is no way to turn verification off.
+ * `cert.trust` (old and new CA during a rollover) and verifies the server's name or identity
+ * (a fixed `serverName` or `peer`, or per URL with `authorize`). On every rotation and trust
+ * change it swaps its connector: new connections use the new material, requests in flight
+ * finish on theirs. There is no way to turn verification off.
  *
- * Works with undici's `request` and `fetch`, and with Node's global `fetch` (`{ dispatcher }`).
+ * Works with undici's `request` and `fetch`, its own typed `dispatcher.fetch(url, init)`, and
+ * Node's global `fetch` (`{ dispatcher }`).
  */
-export function createMtlsDispatcher(cert: ServingCert, options: MtlsOptions = {}): Agent {
-  const { serverName, peer, connect = {}, ...agentOptions } = options;
+export function createMtlsDispatcher(cert: ServingCert, options: MtlsOptions = {}): MtlsDispatcher {
+  const { serverName, peer, authorize, connect = {}, ...agentOptions } = options;
   const unsafe = (connect as { rejectUnauthorized?: unknown }).rejectUnauthorized;
   if (unsafe === false) {
     throw new ServingCertError('E_CONFIG', 'createMtlsDispatcher: rejectUnauthorized: false is not supported; serving-cert always verifies the server');
@@ -31,71 +44,68 @@ export function createMtlsDispatcher(cert: ServingCert, options: MtlsOptions = {
   if (serverName !== undefined && peer !== undefined) {
     throw new ServingCertError('E_CONFIG', 'createMtlsDispatcher: pass serverName or peer, not both');
   }
+  if (authorize !== undefined && (serverName !== undefined || peer !== undefined)) {
+    throw new ServingCertError('E_CONFIG', 'createMtlsDispatcher: authorize checks each URL\'s Service; serverName and peer fix one server. Pass one of them');
+  }
+  if (authorize !== undefined && typeof (authorize as Partial<PeerAuthorizer>).allows !== 'function') {
+    throw new ServingCertError('E_CONFIG', 'createMtlsDispatcher: authorize takes a PeerAuthorizer, e.g. allowPeers({ namespaces: [\'shop\'] })');
+  }
   const expectedName = peer ? `${peer.serviceName}.${peer.namespace}.svc` : serverName;
+  const checkServerIdentity = authorize
+    ? (host: string, presented: PeerCertificate) => checkAuthorizedService(host, presented, authorize)
+    : (host: string, presented: PeerCertificate) => checkName(expectedName ?? host, presented, peer);
 
-  const checkServerIdentity = (host: string, presented: PeerCertificate): Error | undefined => {
-    const name = expectedName ?? host;
-    const failure = tls.checkServerIdentity(name, presented);
-    if (!failure) return undefined;
-    const names = presented.subjectaltname ?? 'none';
-    return new ServingCertError('E_PEER_IDENTITY',
-      `the server's certificate (serial ${presented.serialNumber}) does not cover "${name}"${peer ? ` (Service ${peer.serviceName} in ${peer.namespace})` : ''}; ` +
-      `it covers ${names}. Check the URL, or pass serverName (or peer) with the name the server's certificate carries`,
-      { cause: failure, details: { expected: name, presented: names } });
-  };
-
-  // A prebuilt SecureContext per rotation: string ca/cert/key would build one per connection.
-  // Pooled sockets keep the old client certificate; swapping the connector only affects new ones.
+  // The handle's own SecureContext (key, cert, trust bundle), rebuilt by it once per change:
+  // a thousand dispatchers then cost nothing per rotation. Pooled sockets keep the old client
+  // certificate; a new connector (with an empty session cache) only affects new ones.
   let connector = build();
   function build(): buildConnector.connector {
-    const { certPem, keyPem } = cert.current;
     return buildConnector({
       ...connect,
-      secureContext: tls.createSecureContext({ cert: certPem, key: keyPem, ca: cert.trust.pem }),
+      // undici sets ALPN only on connectors it builds itself: without this, no HTTP/2.
+      ...(agentOptions.allowH2 ? { allowH2: true } : {}),
+      secureContext: cert.current.secureContext,
       rejectUnauthorized: true,
       checkServerIdentity,
       ...(expectedName ? { servername: expectedName } : {}),
     });
   }
-  const swap = (): void => {
+  const stopFollowing = followMaterialChanges(cert, () => {
     connector = build();
-  };
-
-  // Ahead of the app's listeners, and apart from them: an app listener that throws must not
-  // leave the dispatcher presenting the old certificate.
-  const unfollow = [followCertificate(cert, 'rotate', swap), followCertificate(cert, 'trust', swap)];
+  });
   return new MtlsDispatcher({
     ...agentOptions,
     // The connector's own servername (expectedName) wins over the one undici derives from the URL.
     connect: (connectOptions, callback) => connector(connectOptions, callback),
-  }, () => {
-    for (const stop of unfollow) stop();
-  });
+  }, stopFollowing);
 }
 
-/** An undici Agent that stops following the certificate once it is closed or destroyed. */
-class MtlsDispatcher extends Agent {
-  readonly #detach: () => void;
+function covered(presented: PeerCertificate): string {
+  return presented.subjectaltname ?? 'none';
+}
 
-  constructor(options: Agent.Options, detach: () => void) {
-    super(options);
-    this.#detach = detach;
-  }
+function checkName(name: string, presented: PeerCertificate, peer: MtlsOptions['peer']): ServingCertError | undefined {
+  const failure = tls.checkServerIdentity(name, presented);
+  if (!failure) return undefined;
+  return new ServingCertError('E_PEER_IDENTITY',
+    `the server's certificate (serial ${presented.serialNumber}) does not cover "${name}"${peer ? ` (Service ${peer.serviceName} in ${peer.namespace})` : ''}; ` +
+    `it covers ${covered(presented)}. Check the URL, or pass serverName (or peer) with the name the server's certificate carries`,
+    { cause: failure, details: { expected: name, presented: covered(presented) } });
+}
 
-  override close(): Promise<void>;
-  override close(callback: () => void): void;
-  override close(callback?: () => void): Promise<void> | void {
-    this.#detach();
-    return callback ? super.close(callback) : super.close();
+/** With `authorize`: the URL's host names a Service, the certificate covers it, and the authorizer allows it. */
+function checkAuthorizedService(host: string, presented: PeerCertificate, authorize: PeerAuthorizer): ServingCertError | undefined {
+  const service = serviceOfHost(host);
+  if (!service) {
+    return new ServingCertError('E_PEER_IDENTITY',
+      `createMtlsDispatcher with authorize: the URL's host "${host}" names no Service; use svc.ns.svc (or svc.ns.svc.<cluster domain>), ` +
+      'or a dispatcher with serverName or peer for this server', { details: { expected: 'svc.ns.svc', presented: host } });
   }
-
-  override destroy(error?: Error | null): Promise<void>;
-  override destroy(callback: () => void): void;
-  override destroy(error: Error | null, callback: () => void): void;
-  override destroy(errorOrCallback?: Error | null | (() => void), callback?: () => void): Promise<void> | void {
-    this.#detach();
-    if (typeof errorOrCallback === 'function') return super.destroy(errorOrCallback);
-    if (callback) return super.destroy(errorOrCallback ?? null, callback);
-    return super.destroy(errorOrCallback ?? null);
-  }
+  const wrongName = checkName(host, presented, service);
+  if (wrongName) return wrongName;
+  const dnsNames = covered(presented).split(', ').filter((entry) => entry.startsWith('DNS:')).map((entry) => entry.slice(4));
+  if (authorize.allows({ ...service, dnsNames })) return undefined;
+  return new ServingCertError('E_PEER_IDENTITY',
+    `the server at ${host} is Service ${service.serviceName} in ${service.namespace}, which authorize does not allow (allowed: ${authorize.description})`,
+    { details: { expected: authorize.description, presented: `${service.serviceName}.${service.namespace}` } });
 }

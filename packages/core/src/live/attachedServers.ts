@@ -1,6 +1,8 @@
 import type * as tls from 'node:tls';
 import { ServingCertError } from '../errors.js';
-import type { CertificateState, ServerOptionsRequest } from '../types.js';
+import type { Logger } from '../logger.js';
+import type { CertificateState, ClientCertMode, ServerOptionsRequest } from '../types.js';
+import { guardUnverifiedCallers } from './unverifiedCallerGuard.js';
 
 /** TLS settings a server was made with, which setSecureContext would otherwise reset. */
 const KEPT_SERVER_SETTINGS = [
@@ -15,6 +17,11 @@ const KEPT_SERVER_SETTINGS = [
  */
 export class AttachedServers {
   readonly #servers = new Set<tls.Server>();
+  readonly #logger: Logger;
+
+  constructor(logger: Logger) {
+    this.#logger = logger;
+  }
 
   get size(): number {
     return this.#servers.size;
@@ -25,6 +32,7 @@ export class AttachedServers {
       throw new ServingCertError('E_CONFIG', 'attach() takes an https, http2 secure or tls server (one with setSecureContext)');
     }
     install(server, state, trustPem);
+    guardUnverifiedCallers(server, this.#logger);
     this.#servers.add(server);
     return () => {
       this.#servers.delete(server);
@@ -53,16 +61,36 @@ function install(server: tls.Server, state: CertificateState, trustPem: string):
   server.setSecureContext({ ...kept, key: keyPem, cert: certPem, ...(ca ? { ca } : {}) });
 }
 
-/** `https.createServer` options for `state`; with `requestClientCert`, verifying clients with `trustPem`. */
+const MODES: readonly ClientCertMode[] = ['none', 'request', 'require'];
+
+/** The mode a request asks for; `requestClientCert` is the deprecated spelling of `'require'`. */
+function clientCertModeOf(request: ServerOptionsRequest): ClientCertMode {
+  const { clientCert, requestClientCert } = request;
+  if (clientCert !== undefined && !MODES.includes(clientCert)) {
+    throw new ServingCertError('E_CONFIG', `serverOptions: clientCert must be 'none', 'request' or 'require'; got ${JSON.stringify(clientCert)}`);
+  }
+  if (requestClientCert !== undefined && clientCert !== undefined && (requestClientCert ? 'require' : 'none') !== clientCert) {
+    throw new ServingCertError('E_CONFIG', `serverOptions: requestClientCert (deprecated) says ${String(requestClientCert)} but clientCert says '${clientCert}'; pass clientCert only`);
+  }
+  return clientCert ?? (requestClientCert ? 'require' : 'none');
+}
+
+/**
+ * `https.createServer` options for `state`; with `clientCert: 'request'` or `'require'`,
+ * verifying clients with `trustPem`.
+ */
 export function serverOptionsOf(state: CertificateState, trustPem: string, request: ServerOptionsRequest = {}): tls.TlsOptions {
   const { certPem, keyPem } = state;
-  if (!request.requestClientCert) return { key: keyPem, cert: certPem };
+  const mode = clientCertModeOf(request);
+  if (mode === 'none') return { key: keyPem, cert: certPem };
   if (trustPem === '') {
     throw new ServingCertError('E_CONFIG',
-      'requestClientCert needs a CA to verify clients with, and none is known: mount service-root-ca (caDir) ' +
+      `clientCert: '${mode}' needs a CA to verify clients with, and none is known: mount service-root-ca (caDir) ` +
       'or use a Secret that carries ca.crt');
   }
   // The trust bundle only where clients are verified: in a context that does not verify
   // anyone, OpenSSL would add the root to the served chain and every handshake would pay.
-  return { key: keyPem, cert: certPem, ca: trustPem, requestCert: true, rejectUnauthorized: true };
+  // 'request' cannot let OpenSSL refuse (that would refuse callers without a certificate too):
+  // attach() closes connections with an unverified certificate instead (unverifiedCallerGuard).
+  return { key: keyPem, cert: certPem, ca: trustPem, requestCert: true, rejectUnauthorized: mode === 'require' };
 }

@@ -44,7 +44,7 @@ export class LiveServingCert extends SubscribableEmitter implements ServingCert 
   readonly #options: LiveServingCertOptions;
   readonly #abort = new AbortController();
   readonly #tasks: Array<Promise<unknown>> = [];
-  readonly #servers = new AttachedServers();
+  readonly #servers: AttachedServers;
   readonly #trust: TrustStore;
   readonly #refusals = new Refusals();
   readonly #servingRefresher: Refresher;
@@ -60,18 +60,18 @@ export class LiveServingCert extends SubscribableEmitter implements ServingCert 
     super(options.logger);
     this.#options = options;
     this.#trust = new TrustStore(options.trustGraceMs);
+    this.#servers = new AttachedServers(options.logger);
     this.#observer = new ObservedHealth(options.observer);
     this.#warnings = new ServedWarnings(options.logger);
     const onError = (error: unknown): void => logUnexpected(options.logger, error);
-    this.#servingRefresher = new Refresher((triggeredAt) => this.#refreshServing(triggeredAt), onError);
-    this.#caRefresher = options.caSource ? new Refresher(() => this.#refreshCa(options.caSource!), onError) : undefined;
+    this.#servingRefresher = new Refresher((at) => this.#refreshServing(at), onError);
+    this.#caRefresher = options.caSource && new Refresher(() => this.#refreshCa(options.caSource!), onError);
   }
 
   /**
-   * Opens a live certificate: reads, validates and watches its sources, and resolves once a
-   * serving bundle passes the gate. Until `timeoutMs`, a missing or invalid bundle is waited
-   * for (a renewal may be under way), with a progress line every 10 s; then it rejects with
-   * E_TIMEOUT naming each reason.
+   * Opens a live certificate: reads, validates and watches its sources, and resolves once a serving
+   * bundle passes the gate. Until `timeoutMs`, a missing or invalid bundle is waited for (a renewal
+   * may be under way), with a progress line every 10 s; then it rejects with E_TIMEOUT naming each reason.
    */
   static async open(options: LiveServingCertOptions): Promise<LiveServingCert> {
     const live = new LiveServingCert(options);

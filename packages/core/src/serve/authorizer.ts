@@ -41,11 +41,22 @@ export function allowPeers(rule: { services?: Array<string | { serviceName: stri
 export function authorizePeer(socket: TLSSocket, authorizer: PeerAuthorizer): PeerDecision {
   const peer = peerIdentity(socket);
   if (!peer) {
-    const reason = socket.authorized
-      ? 'the client certificate names no Service (svc.ns.svc)'
-      : `no verified client certificate${socket.authorizationError ? ` (${String(socket.authorizationError)})` : ''}`;
+    // Not socket.authorized alone: Node marks a TLS 1.3 session resumed without any client
+    // certificate as authorized (clientCert: 'request' lets such callers through).
+    const presented = socket.getPeerX509Certificate() !== undefined;
+    const reason = !presented
+      ? 'no client certificate'
+      : socket.authorized
+        ? 'the client certificate names no Service (svc.ns.svc)'
+        : `no verified client certificate (${String(socket.authorizationError)})`;
     return { allowed: false, peer: undefined, reason };
   }
   if (authorizer.allows(peer)) return { allowed: true, peer };
   return { allowed: false, peer, reason: `${peer.serviceName}.${peer.namespace} is not allowed; allowed are ${authorizer.description}` };
 }
+
+/** Allows every caller whose verified certificate names a Service; refuses callers without one. */
+export const anyPeer: PeerAuthorizer = Object.freeze({
+  description: 'any Service with a verified certificate',
+  allows: () => true,
+});
