@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import * as tls from 'node:tls';
 import type { PeerCertificate } from 'node:tls';
 import { Agent, buildConnector } from 'undici';
@@ -31,6 +32,7 @@ export function createMtlsDispatcher(cert: ServingCert, options: MtlsOptions = {
   if (serverName !== undefined && peer !== undefined) {
     throw new ServingCertError('E_CONFIG', 'createMtlsDispatcher: pass serverName or peer, not both');
   }
+  assertClientUse(cert);
   const expectedName = peer ? `${peer.serviceName}.${peer.namespace}.svc` : serverName;
 
   const checkServerIdentity = (host: string, presented: PeerCertificate): Error | undefined => {
@@ -71,6 +73,24 @@ export function createMtlsDispatcher(cert: ServingCert, options: MtlsOptions = {
     cert.off('rotate', swap);
     cert.off('trust', swap);
   });
+}
+
+const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+const ANY_USAGE = '2.5.29.37.0';
+
+/**
+ * A leaf whose extendedKeyUsage leaves out clientAuth is refused by every server that checks
+ * client certificates: say so at once rather than at each peer's handshake. (With `clientUse`
+ * in ensureServingCert, the gate keeps such a leaf out of rotations too.)
+ */
+function assertClientUse(cert: ServingCert): void {
+  const usages = new X509Certificate(cert.current.certPem).keyUsage; // node's name for extendedKeyUsage
+  if (usages && !usages.includes(CLIENT_AUTH) && !usages.includes(ANY_USAGE)) {
+    throw new ServingCertError('E_KEY_USAGE',
+      `createMtlsDispatcher: the serving certificate (serial ${cert.current.info.serialNumber}) has an extendedKeyUsage without clientAuth, ` +
+      'so servers refuse it as a client certificate: remove spec.usages from the Certificate or add "client auth", ' +
+      'and pass clientUse: true to ensureServingCert so that the gate requires it of every rotation');
+  }
 }
 
 /** An undici Agent that stops following the certificate once it is closed or destroyed. */

@@ -3,15 +3,18 @@ import type * as tls from 'node:tls';
 import { asServingCertError, ServingCertError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { MaterialSource } from '../sources/source.js';
-import type { CertificateState, ServerOptionsRequest, ServingCert, TrustState } from '../types.js';
+import type { CertificateState, CertInfo, ServerOptionsRequest, ServingCert, TrustState } from '../types.js';
 import { describeName } from '../x509/certInfo.js';
-import { validateCaBundle, validateServingBundle, type Expectations, type ValidServingBundle } from '../x509/validateBundle.js';
+import { validateCaBundle, validateServingBundle, type Expectations, type ValidCaBundle, type ValidServingBundle } from '../x509/validateBundle.js';
 import { AttachedServers, serverOptionsOf } from './attachedServers.js';
-import { certificateStateOf, factsOf, logServed, sameBytes } from './certificateState.js';
+import { certificateStateOf, factsOf, logServed } from './certificateState.js';
+import { ExpiryAlarm, expiryError } from './expiryAlarm.js';
 import { Refresher } from './refresher.js';
 import { Refusals } from './refusals.js';
 import { StartWait } from './startWait.js';
+import { TrustPruner } from './trustPruner.js';
 import { TrustStore } from './trustStore.js';
+import { VersionGate } from './versionGate.js';
 
 /** What a live serving certificate is made of. */
 export interface LiveServingCertOptions {
@@ -41,22 +44,31 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
   readonly #tasks: Array<Promise<unknown>> = [];
   readonly #servers = new AttachedServers();
   readonly #trust: TrustStore;
-  readonly #refusals = new Refusals();
+  readonly #pruner: TrustPruner;
+  readonly #refusals: Refusals;
+  readonly #servingGate: VersionGate<ValidServingBundle>;
+  readonly #caGate: VersionGate<ValidCaBundle> | undefined;
+  readonly #expiry = new ExpiryAlarm((info) => this.#expired(info));
   readonly #servingRefresher: Refresher;
   readonly #caRefresher: Refresher | undefined;
   #bundle: ValidServingBundle | undefined;
   #current: CertificateState | undefined;
-  #pruneTimer: NodeJS.Timeout | undefined;
   readonly #warnedSerials = new Set<string>();
   #closing: Promise<void> | undefined;
 
   private constructor(options: LiveServingCertOptions) {
     super();
     this.#options = options;
+    const { servingSource, caSource, expectations } = options;
     this.#trust = new TrustStore(options.trustGraceMs);
+    this.#pruner = new TrustPruner(this.#trust, () => this.#trustChanged(), this.#abort.signal);
+    this.#refusals = new Refusals(new Map([['serving', servingSource.description], ['ca', caSource?.description ?? 'ca']]));
+    this.#servingGate = new VersionGate(servingSource, (files, now) => validateServingBundle(files, expectations, now));
+    // The CA bundle is validated as a CA bundle, and its messages name its own source.
+    this.#caGate = caSource && new VersionGate(caSource, (files, now) => validateCaBundle(files, { ...expectations, description: caSource.description }, now));
     const onError = (error: unknown): void => this.#unexpected(error);
     this.#servingRefresher = new Refresher(() => this.#refreshServing(), onError);
-    this.#caRefresher = options.caSource ? new Refresher(() => this.#refreshCa(options.caSource!), onError) : undefined;
+    this.#caRefresher = caSource ? new Refresher(() => this.#refreshCa(), onError) : undefined;
   }
 
   /**
@@ -77,11 +89,12 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
   }
 
   get current(): CertificateState {
-    if (!this.#current) throw new ServingCertError('E_CLOSED', 'the serving certificate is not ready');
-    return this.#current;
+    this.#assertOpen();
+    return this.#current!; // open() resolves only once there is one
   }
 
   get trust(): TrustState {
+    this.#assertOpen();
     return this.#trust.state;
   }
 
@@ -93,10 +106,15 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
     return this.#servers.add(server, this.current, this.#trust.state.pem);
   }
 
+  #assertOpen(): void {
+    if (this.#closing) throw new ServingCertError('E_CLOSED', `the serving certificate of ${this.#options.servingSource.description} was closed`);
+  }
+
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#abort.abort(); // stops watchers, timers and refreshes together
-      clearTimeout(this.#pruneTimer);
+      this.#pruner.clear();
+      this.#expiry.clear();
       this.#servers.clear();
       await Promise.allSettled([...this.#tasks, this.#servingRefresher.idle(), this.#caRefresher?.idle()]);
     })();
@@ -134,30 +152,19 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
     } finally {
       signal?.removeEventListener('abort', abortStart);
     }
-    this.#schedulePrune();
+    this.#pruner.schedule();
   }
 
   async #refreshServing(): Promise<void> {
-    const { servingSource: source, expectations } = this.#options;
-    const stop = this.#abort.signal;
-    let bundle: ValidServingBundle;
-    try {
-      const read = await source.read(stop);
-      if (stop.aborted) return;
-      if (!read.present) {
-        this.#refuse('serving', new ServingCertError('E_MISSING', `${source.description}: ${read.reason}`,
-          { details: { source: source.description } }));
-        return;
-      }
-      if (this.#bundle && sameBytes(read.files, this.#bundle)) {
-        this.#refusals.accepted('serving');
-        return;
-      }
-      bundle = validateServingBundle(read.files, expectations, new Date());
-    } catch (error) {
-      if (!stop.aborted) this.#refuse('serving', asServingCertError(error, source.description));
+    const source = this.#options.servingSource;
+    const read = await this.#servingGate.read(this.#abort.signal);
+    if (this.#abort.signal.aborted || read.outcome === 'unchanged') return;
+    if (read.outcome === 'absent') {
+      this.#refuse('serving', new ServingCertError('E_MISSING', read.reason, { details: { source: source.description } }), undefined, false);
       return;
     }
+    if (read.outcome === 'refused') return this.#refuse('serving', read.error, read.version, read.known);
+    const bundle = read.value;
     const previous = this.#current;
     const state = certificateStateOf(bundle, this.#trust.state.pem);
     try {
@@ -167,15 +174,18 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
       else void state.secureContext;
     } catch (error) {
       if (previous) this.#servers.installAll(previous, this.#trust.state.pem); // undo a partial install
-      this.#refuse('serving', asServingCertError(error, source.description));
-      return;
+      const refusal = asServingCertError(error, source.description);
+      this.#servingGate.refuse(read.files, read.version, refusal);
+      return this.#refuse('serving', refusal, read.version, false);
     }
+    this.#servingGate.served(read.files);
     this.#refusals.accepted('serving');
     this.#bundle = bundle;
     this.#current = state;
+    this.#expiry.arm(bundle.info);
     // Its Secret may name another CA: servers that verify clients need the new trust bundle.
     if (this.#trust.update('secret', bundle.cas, new Date())) this.#trustChanged();
-    else this.#schedulePrune(); // a CA may have retired without changing the bundle yet
+    else this.#pruner.schedule(); // a CA may have retired without changing the bundle yet
     if (!this.#warnedSerials.has(bundle.info.serialNumber)) {
       this.#warnedSerials.add(bundle.info.serialNumber);
       for (const warning of bundle.warnings) this.#options.logger.warn(factsOf(source.description, state), `${source.description}: ${warning}`);
@@ -184,30 +194,24 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
     if (previous) this.emit('rotate', state.info, previous.info);
   }
 
-  async #refreshCa(source: MaterialSource): Promise<void> {
-    const stop = this.#abort.signal;
-    try {
-      const read = await source.read(stop);
-      if (stop.aborted) return;
-      if (!read.present) {
-        // No platform CA yet (an optional volume not filled): peers are verified with the
-        // serving Secret's ca.crt meanwhile. Not a refusal: nothing was offered.
-        this.#refusals.waiting('ca', `${source.description}: ${read.reason}`);
-        return;
-      }
-      const valid = validateCaBundle(read.files, { ...this.#options.expectations, description: source.description }, new Date());
-      this.#refusals.accepted('ca');
-      for (const warning of valid.warnings) this.#options.logger.warn({ source: source.description }, `${source.description}: ${warning}`);
-      if (this.#trust.update('caDir', valid.certs, new Date())) this.#trustChanged();
-      else this.#schedulePrune();
-    } catch (error) {
-      if (!stop.aborted) this.#refuse('ca', asServingCertError(error, source.description));
-    }
+  async #refreshCa(): Promise<void> {
+    const read = await this.#caGate!.read(this.#abort.signal);
+    if (this.#abort.signal.aborted || read.outcome === 'unchanged') return;
+    // No platform CA yet (an optional volume not filled): peers are verified with the serving
+    // Secret's ca.crt meanwhile. Not a refusal: nothing was offered.
+    if (read.outcome === 'absent') return this.#refusals.waiting('ca', read.reason);
+    if (read.outcome === 'refused') return this.#refuse('ca', read.error, read.version, read.known);
+    this.#caGate!.served(read.files);
+    this.#refusals.accepted('ca');
+    const description = this.#options.caSource!.description;
+    for (const warning of read.value.warnings) this.#options.logger.warn({ source: description }, `${description}: ${warning}`);
+    if (this.#trust.update('caDir', read.value.certs, new Date())) this.#trustChanged();
+    else this.#pruner.schedule();
   }
 
   /** The one path of a trust change: new contexts for the handle and the servers, then listeners. */
   #trustChanged(): void {
-    this.#schedulePrune();
+    this.#pruner.schedule();
     if (!this.#bundle) return; // listeners hear of trust only once there is a handle
     this.#current = certificateStateOf(this.#bundle, this.#trust.state.pem);
     this.#servers.installAll(this.#current, this.#trust.state.pem);
@@ -215,32 +219,27 @@ export class LiveServingCert extends EventEmitter implements ServingCert {
     this.emit('trust', this.#trust.state);
   }
 
-  #schedulePrune(): void {
-    clearTimeout(this.#pruneTimer);
-    const next = this.#trust.nextChange();
-    if (!next || this.#abort.signal.aborted) return;
-    // setTimeout holds at most 2^31-1 ms; a later deadline is simply re-armed then.
-    const delay = Math.min(Math.max(0, next.getTime() - Date.now()), 2 ** 31 - 1);
-    this.#pruneTimer = setTimeout(() => {
-      if (this.#trust.prune(new Date())) this.#trustChanged();
-      else this.#schedulePrune();
-    }, delay);
-    this.#pruneTimer.unref();
-  }
-
-  #refuse(input: string, error: ServingCertError): void {
-    if (error.code === 'E_INTERNAL') {
+  #refuse(input: string, error: ServingCertError, version: string | undefined, known: boolean): void {
+    if (error.code === 'E_INTERNAL' && !known) {
       // Our own bug, not the material's: the stack is what a maintainer needs (an exception's
       // message and stack hold none of the bytes read).
       this.#options.logger.error({ code: error.code, source: error.details.source, stack: (error.cause as Error | undefined)?.stack }, error.message);
     }
-    if (!this.#refusals.refused(input, error, this.#current !== undefined)) return;
+    if (!this.#refusals.refused(input, error, version, this.#current !== undefined)) return;
     if (this.listenerCount('error') > 0) {
       this.emit('error', error);
     } else {
       this.#options.logger.error({ ...factsOf(this.#options.servingSource.description, this.#current!), code: error.code, refusedSource: error.details.source },
         `refused an update, still serving serial ${this.#current!.info.serialNumber}: ${error.message}`);
     }
+  }
+
+  /** The served certificate expired and nothing newer passed the gate: said at that moment, always logged. */
+  #expired(info: CertInfo): void {
+    const source = this.#options.servingSource.description;
+    const error = expiryError(source, info);
+    this.#options.logger.error({ ...factsOf(source, this.#current!), code: error.code }, error.message);
+    if (this.listenerCount('error') > 0) this.emit('error', error);
   }
 
   #unexpected(error: unknown): void {

@@ -28,6 +28,7 @@ export interface EnsurePlan {
   readonly watchTimeoutSeconds: number;
   readonly trustGraceMs: number;
   readonly clockSkewMs: number;
+  readonly clientUse: boolean;
   readonly kubeConfig: KubeConfig | undefined;
   readonly serviceAccountDir: string;
   readonly local: LocalCaOptions;
@@ -48,6 +49,7 @@ export function resolveOptions(options: EnsureOptions = {}, env: NodeJS.ProcessE
     fail('dnsNames', 'an array of non-empty names', options.dnsNames);
   }
   if (options.annotate !== undefined && typeof options.annotate !== 'boolean') fail('annotate', 'true or false', options.annotate);
+  if (options.clientUse !== undefined && typeof options.clientUse !== 'boolean') fail('clientUse', 'true or false', options.clientUse);
   if (options.logger !== undefined && !['debug', 'info', 'warn', 'error'].every((level) => typeof (options.logger as unknown as Record<string, unknown>)[level] === 'function')) {
     fail('logger', 'an object with debug, info, warn and error functions (pino, console, ...)', 'another object');
   }
@@ -67,6 +69,7 @@ export function resolveOptions(options: EnsureOptions = {}, env: NodeJS.ProcessE
     watchTimeoutSeconds: number('watchTimeoutSeconds', options.watchTimeoutSeconds, 300, 1),
     trustGraceMs: number('trustGracePeriodMs', options.trustGracePeriodMs, DAY_MS, 0),
     clockSkewMs: number('clockSkewMs', options.clockSkewMs, 5 * 60_000, 0),
+    clientUse: options.clientUse ?? false,
     kubeConfig: options.kubeConfig,
     serviceAccountDir: path('serviceAccountDir', options.serviceAccountDir) ?? DEFAULT_PATHS.serviceAccountDir,
     local: Object.freeze({ ...options.local }),
