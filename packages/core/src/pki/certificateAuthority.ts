@@ -34,6 +34,8 @@ export interface IssuedLeaf {
 export interface LeafOptions {
   dnsNames?: string[];
   ipAddresses?: string[];
+  /** URI subjectAltNames, such as a SPIFFE ID. Default none. */
+  uris?: string[];
   /** Default: none, an empty subject. */
   commonName?: string;
   /** Subject O values: Kubernetes reads them as a client certificate's groups. */
@@ -148,6 +150,7 @@ export class CertificateAuthority {
       notAfter: options.notAfter ?? new Date(notBefore.getTime() + 90 * DAY),
       dnsNames,
       ipAddresses: options.ipAddresses ?? [],
+      uris: options.uris ?? [],
       extendedKeyUsage: options.extendedKeyUsage ?? [],
       ...(options.keyUsage ? { keyUsage: options.keyUsage } : {}),
       ...(options.signatureDigest ? { signatureDigest: options.signatureDigest } : {}),

@@ -67,9 +67,10 @@ export interface CertificateTemplate {
   notAfter: Date;
   /** A CA certificate (basicConstraints CA:TRUE, keyCertSign). Default false. */
   isCa?: boolean;
-  /** DNS names and IP addresses for subjectAltName. */
+  /** DNS names, IP addresses and URIs for subjectAltName. */
   dnsNames?: string[];
   ipAddresses?: string[];
+  uris?: string[];
   /** Extended key usages of a leaf. Default serverAuth and clientAuth. */
   extendedKeyUsage?: Array<'serverAuth' | 'clientAuth'>;
   /** Serial number bytes; default 16 random bytes. */
@@ -217,6 +218,7 @@ export function issueCertificate(template: CertificateTemplate): string {
   const altNames: Asn1[] = [
     ...(template.dnsNames ?? []).map((dns) => asn1.create(asn1.Class.CONTEXT_SPECIFIC, 2, false, dns)),
     ...(template.ipAddresses ?? []).map((ip) => asn1.create(asn1.Class.CONTEXT_SPECIFIC, 7, false, ipToBytes(ip).toString('binary'))),
+    ...(template.uris ?? []).map((uri) => asn1.create(asn1.Class.CONTEXT_SPECIFIC, 6, false, uri)),
   ];
   if (altNames.length > 0) extensions.push(extension(OID.subjectAltName, false, seq(altNames)));
   if (template.keyIdentifiers ?? true) {
