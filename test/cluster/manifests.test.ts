@@ -8,8 +8,9 @@ import { tempDir } from '../helpers/tls.js';
 
 const deploy = new URL('../../deploy/', import.meta.url);
 async function manifests(): Promise<Array<{ file: string; objects: KubernetesObject[] }>> {
-  const files = ['platform/kyverno-policies.yaml', 'platform/kyverno-rbac.yaml', 'app-rbac.yaml', 'example-app.yaml'];
-  expect((await readdir(new URL('platform/', deploy))).sort()).toEqual(['kyverno-policies.yaml', 'kyverno-rbac.yaml']);
+  const files = ['platform/kyverno-policies.yaml', 'platform/kyverno-rbac.yaml', 'platform/restrict-certificate-names.yaml', 'app-rbac.yaml', 'example-app.yaml'];
+  expect((await readdir(new URL('platform/', deploy))).filter((file) => file.endsWith('.yaml')).sort())
+    .toEqual(['kyverno-policies.yaml', 'kyverno-rbac.yaml', 'restrict-certificate-names.yaml']);
   return Promise.all(files.map(async (file) => ({ file, objects: loadAllYaml(await readFile(new URL(file, deploy), 'utf8')) as KubernetesObject[] })));
 }
 
@@ -36,7 +37,7 @@ describe('deploy/', () => {
         count += 1;
       }
     }
-    expect(count).toBe(4 + 6 + 3);
+    expect(count).toBe(4 + 6 + 1 + 3);
   });
 });
 
