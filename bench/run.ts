@@ -6,6 +6,7 @@ import { apiRotationToHandshake, restartToHandshake, startControlPlane, startReq
 import { certwatcherRotation, restartRotation } from './peers.js';
 import { soak } from './soak.js';
 import { handshakeThroughput, rotationToHandshake } from './files-rotation.js';
+import { gateOnCraftedInput } from './gate.js';
 import { mtlsThroughput } from './mtls.js';
 import { printTable, type Row } from './lib/stats.js';
 
@@ -34,6 +35,7 @@ const steps: Array<[string, () => Promise<Row | Row[]>]> = [
     return { name: 'files: p99 swap to handshake, serving-cert vs restarting the process', unit: 'ms',
       value: ours.value, baselineName: 'process restart', baseline: restart.p99, ratio: ours.value / restart.p99, target: 'informative (lower is better)', met: true, detail: { restart } };
   }],
+  ['gate: crafted input refused, and its re-read', () => gateOnCraftedInput(quick ? 10 : 50)],
   ['soak: 10,000 rotations', () => soak(quick ? 1_000 : 10_000)],
   ['handshakes per second: attached vs plain', () => handshakeThroughput(quick ? 2 : 6, quick ? 500 : 1_500)],
   ['mTLS requests per second: createMtlsDispatcher vs plain Agent', () => mtlsThroughput(quick ? 2 : 6, quick ? 500 : 1_500)],

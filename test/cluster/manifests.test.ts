@@ -8,8 +8,8 @@ import { tempDir } from '../helpers/tls.js';
 
 const deploy = new URL('../../deploy/', import.meta.url);
 async function manifests(): Promise<Array<{ file: string; objects: KubernetesObject[] }>> {
-  const files = ['platform/kyverno-policies.yaml', 'platform/kyverno-rbac.yaml', 'platform/corrected/kyverno-policies.yaml', 'app-rbac.yaml', 'example-app.yaml', 'webhook-rbac.yaml', 'webhook-example.yaml'];
-  expect((await readdir(new URL('platform/', deploy))).sort()).toEqual(['README.md', 'corrected', 'kyverno-policies.yaml', 'kyverno-rbac.yaml']);
+  const files = ['platform/kyverno-policies.yaml', 'platform/kyverno-rbac.yaml', 'platform/corrected/kyverno-policies.yaml', 'platform/restrict-certificate-names.yaml', 'app-rbac.yaml', 'example-app.yaml', 'webhook-rbac.yaml', 'webhook-example.yaml'];
+  expect((await readdir(new URL('platform/', deploy))).sort()).toEqual(['README.md', 'corrected', 'kyverno-policies.yaml', 'kyverno-rbac.yaml', 'restrict-certificate-names.yaml']);
   return Promise.all(files.map(async (file) => ({ file, objects: loadAllYaml(await readFile(new URL(file, deploy), 'utf8')) as KubernetesObject[] })));
 }
 
@@ -31,7 +31,7 @@ describe('deploy/', () => {
         count += 1;
       }
     }
-    expect(count).toBe(4 + 3 + 8 + 3 + 2 + 4); // app-rbac.yaml: the Role, the diagnosis and the Events Roles, with their bindings
+    expect(count).toBe(4 + 3 + 1 + 8 + 3 + 2 + 4); // app-rbac.yaml: the Role, the diagnosis and the Events Roles, with their bindings
   });
 });
 

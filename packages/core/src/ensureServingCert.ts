@@ -46,7 +46,7 @@ export async function ensureServingCert(options: EnsureOptions = {}): Promise<Se
   return LiveServingCert.open({
     servingSource: sources.serving,
     caSource: sources.ca,
-    expectations: { dnsNames, clockSkewMs: plan.clockSkewMs, maxBytes: DEFAULT_MAX_BYTES, description: sources.serving.description },
+    expectations: { dnsNames, clockSkewMs: plan.clockSkewMs, maxBytes: DEFAULT_MAX_BYTES, description: sources.serving.description, clientUse: plan.clientUse },
     trustGraceMs: plan.trustGraceMs,
     timeoutMs: plan.timeoutMs,
     logger: plan.logger,

@@ -17,12 +17,21 @@ export type ServingCertErrorCode =
   | 'E_KEY_MISMATCH'
   /** The leaf (or a certificate of its chain) has expired. */
   | 'E_EXPIRED'
-  /** The leaf's notBefore is further in the future than the allowed clock skew. */
+  /** The leaf's (or a CA of its chain's) notBefore is further in the future than the allowed clock skew. */
   | 'E_NOT_YET_VALID'
   /** The leaf does not cover a DNS name it must cover. */
   | 'E_DNS_NAME'
-  /** The leaf does not chain to the ca.crt of its own Secret. */
+  /**
+   * The leaf does not chain to the ca.crt of its own Secret, or the chain breaks a CA's
+   * constraints (an issuer that is no CA, may not sign, or whose pathLenConstraint is exceeded).
+   */
   | 'E_CHAIN'
+  /** The leaf's keyUsage or extendedKeyUsage does not allow TLS serving (or client use, when asked). */
+  | 'E_KEY_USAGE'
+  /** A key or signature clients refuse: RSA under 2048 bits, an MD5 or SHA-1 signature. */
+  | 'E_WEAK'
+  /** A file holds more certificates than the count bound (10 in tls.crt, 200 in a CA bundle). */
+  | 'E_TOO_MANY'
   /** Reading a file failed for another reason than its absence. */
   | 'E_IO'
   /** The certificate did not become available within timeoutMs. */

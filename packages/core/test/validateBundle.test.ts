@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CertificateAuthority, generatePrivateKey, privateKeyToPem, type KeyAlgorithm, type KeyEncoding } from '../src/pki/index.js';
+import { CertificateAuthority, decoyChain, generatePrivateKey, privateKeyToPem, type KeyAlgorithm, type KeyEncoding } from '../src/pki/index.js';
 import type { RawFiles } from '../src/sources/source.js';
 import { validateCaBundle, validateServingBundle } from '../src/x509/validateBundle.js';
 import { isServingCertError } from '../src/errors.js';
@@ -169,5 +169,67 @@ describe('validateCaBundle', () => {
     ['a truncated ca.crt', { 'ca.crt': Buffer.from(ca.certPem.slice(0, 100)) }, 'E_PARSE'],
   ])('refuses %s', (_label, raw, code) => {
     expect(refusalOf(() => validateCaBundle(raw, expect_, now)).code).toBe(code);
+  });
+});
+
+describe('validateServingBundle refuses what TLS clients refuse, each with its own code', () => {
+  const big = { ...expect_, maxBytes: 1024 * 1024 };
+  const inTime = (ca_: CertificateAuthority, leafOptions: Parameters<CertificateAuthority['issue']>[0] = {}) => {
+    const leaf = ca_.issue({ dnsNames: names, ...leafOptions });
+    return files(leaf.certPem, leaf.keyPem, leaf.caPem);
+  };
+  const sameNameRoots = (count: number) =>
+    Array.from({ length: count }, () => CertificateAuthority.create({ commonName: 'serving-cert decoy issuer', keyIdentifiers: false }).certPem).join('');
+  const cases: Array<[string, () => RawFiles, string, RegExp, boolean?]> = [
+    ['a leaf with extendedKeyUsage clientAuth only', () => inTime(ca, { extendedKeyUsage: ['clientAuth'] }), 'E_KEY_USAGE', /without serverAuth/],
+    ['a serverAuth-only leaf when it is also a client', () => inTime(ca, { extendedKeyUsage: ['serverAuth'] }), 'E_KEY_USAGE', /without clientAuth/, true],
+    ['a leaf whose keyUsage allows no TLS use', () => inTime(ca, { keyUsage: ['keyAgreement'] }), 'E_KEY_USAGE', /allows no TLS use/],
+    ['an RSA leaf with keyUsage keyCertSign only', () => inTime(ca, { keyAlgorithm: 'rsa-2048', keyUsage: ['keyCertSign'] }), 'E_KEY_USAGE', /digitalSignature or keyEncipherment/],
+    ['an intermediate not yet valid', () => inTime(ca.intermediate({ notBefore: new Date(now.getTime() + DAY) })), 'E_NOT_YET_VALID', /intermediate .* is not valid before/],
+    ['an expired intermediate', () => inTime(ca.intermediate({ notBefore: new Date(now.getTime() - 10 * DAY), notAfter: new Date(now.getTime() - DAY) }),
+      { notBefore: new Date(now.getTime() - 5 * DAY) }), 'E_EXPIRED', /intermediate .* expired at/],
+    ['an expired root in ca.crt', () => inTime(CertificateAuthority.create({ commonName: 'old root', notBefore: new Date(now.getTime() - 20 * DAY), notAfter: new Date(now.getTime() - DAY) }),
+      { notBefore: new Date(now.getTime() - 10 * DAY) }), 'E_EXPIRED', /CA CN=old root .* in ca\.crt expired at/],
+    ['a chain longer than the root\'s pathLenConstraint', () => inTime(CertificateAuthority.create({ commonName: 'strict root', pathLength: 0 }).intermediate()),
+      'E_CHAIN', /allows 0 intermediate CA\(s\) below it .* has 1/],
+    ['an RSA-1024 leaf', () => inTime(ca, { keyAlgorithm: 'rsa-1024' }), 'E_WEAK', /1024-bit RSA key/],
+    ['a leaf signed with SHA-1', () => inTime(CertificateAuthority.create({ keyAlgorithm: 'rsa-2048' }), { signatureDigest: 'sha1' }), 'E_WEAK', /signed with SHA-1 with RSA/],
+    ['a leaf signed with ECDSA and SHA-1', () => inTime(ca, { signatureDigest: 'sha1' }), 'E_WEAK', /SHA-1 with ECDSA/],
+    ['the crafted decoy chain of 1 MiB', () => {
+      const crafted = decoyChain({ dnsNames: names });
+      return files(crafted.certPem, crafted.keyPem, crafted.caPem);
+    }, 'E_TOO_MANY', /tls\.crt holds more than 10 certificates/],
+    ['eleven certificates in tls.crt', () => {
+      const leaf = ca.issue({ dnsNames: names });
+      return files(leaf.certPem + ca.certPem.repeat(10), leaf.keyPem, leaf.caPem);
+    }, 'E_TOO_MANY', /more than 10/],
+    ['201 certificates in ca.crt', () => {
+      const leaf = ca.issue({ dnsNames: names });
+      return files(leaf.certPem, leaf.keyPem, ca.certPem.repeat(201));
+    }, 'E_TOO_MANY', /ca\.crt holds more than 200/],
+    ['decoys up to both caps with no path', () => {
+      const crafted = decoyChain({ dnsNames: names, targetBytes: 1 });
+      const leafPem = crafted.certPem.split(/(?<=-----END CERTIFICATE-----\n)/)[0]!;
+      return files(leafPem + sameNameRoots(9), crafted.keyPem, sameNameRoots(200));
+    }, 'E_CHAIN', /does not chain/],
+  ];
+  it.each(cases)('%s', (_label, make, code, message, clientUse) => {
+    const refusal = refusalOf(() => validateServingBundle(make(), { ...big, clientUse: clientUse ?? false }, now));
+    expect(refusal.code).toBe(code);
+    expect(refusal.message).toMatch(message);
+  });
+
+  it.each<[string, () => RawFiles, boolean]>([
+    ['a serverAuth-only leaf that is not a client', () => inTime(ca, { extendedKeyUsage: ['serverAuth'] }), false],
+    ['a leaf with serverAuth and clientAuth that is a client', () => inTime(ca, { extendedKeyUsage: ['serverAuth', 'clientAuth'] }), true],
+    ['an RSA leaf with keyUsage keyEncipherment only', () => inTime(ca, { keyAlgorithm: 'rsa-2048', keyUsage: ['keyEncipherment'] }), false],
+    ['a chain within a pathLenConstraint of 1', () => inTime(CertificateAuthority.create({ pathLength: 1 }).intermediate({ pathLength: 0 })), false],
+    ['an old expired root beside the current one in ca.crt', () => {
+      const leaf = ca.issue({ dnsNames: names });
+      const old = CertificateAuthority.create({ commonName: 'root A', notBefore: new Date(now.getTime() - 20 * DAY), notAfter: new Date(now.getTime() - DAY) });
+      return files(leaf.certPem, leaf.keyPem, old.certPem + ca.certPem);
+    }, false],
+  ])('and accepts %s', (_label, make, clientUse) => {
+    expect(() => validateServingBundle(make(), { ...big, clientUse }, now)).not.toThrow();
   });
 });

@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import * as tls from 'node:tls';
 import type { PeerCertificate } from 'node:tls';
 import { buildConnector, type Agent } from 'undici';
@@ -50,6 +51,7 @@ export function createMtlsDispatcher(cert: ServingCert, options: MtlsOptions = {
   if (authorize !== undefined && typeof (authorize as Partial<PeerAuthorizer>).allows !== 'function') {
     throw new ServingCertError('E_CONFIG', 'createMtlsDispatcher: authorize takes a PeerAuthorizer, e.g. allowPeers({ namespaces: [\'shop\'] })');
   }
+  assertClientUse(cert);
   const expectedName = peer ? `${peer.serviceName}.${peer.namespace}.svc` : serverName;
   const checkServerIdentity = authorize
     ? (host: string, presented: PeerCertificate) => checkAuthorizedService(host, presented, authorize)
@@ -108,4 +110,22 @@ function checkAuthorizedService(host: string, presented: PeerCertificate, author
   return new ServingCertError('E_PEER_IDENTITY',
     `the server at ${host} is Service ${service.serviceName} in ${service.namespace}, which authorize does not allow (allowed: ${authorize.description})`,
     { details: { expected: authorize.description, presented: `${service.serviceName}.${service.namespace}` } });
+}
+
+const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+const ANY_USAGE = '2.5.29.37.0';
+
+/**
+ * A leaf whose extendedKeyUsage leaves out clientAuth is refused by every server that checks
+ * client certificates: say so at once rather than at each peer's handshake. (With `clientUse`
+ * in ensureServingCert, the gate keeps such a leaf out of rotations too.)
+ */
+function assertClientUse(cert: ServingCert): void {
+  const usages = new X509Certificate(cert.current.certPem).keyUsage; // node's name for extendedKeyUsage
+  if (usages && !usages.includes(CLIENT_AUTH) && !usages.includes(ANY_USAGE)) {
+    throw new ServingCertError('E_KEY_USAGE',
+      `createMtlsDispatcher: the serving certificate (serial ${cert.current.info.serialNumber}) has an extendedKeyUsage without clientAuth, ` +
+      'so servers refuse it as a client certificate: remove spec.usages from the Certificate or add "client auth", ' +
+      'and pass clientUse: true to ensureServingCert so that the gate requires it of every rotation');
+  }
 }

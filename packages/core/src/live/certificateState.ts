@@ -1,6 +1,5 @@
 import * as tls from 'node:tls';
 import type { Logger } from '../logger.js';
-import type { RawFiles } from '../sources/source.js';
 import type { CertificateState } from '../types.js';
 import type { ValidServingBundle } from '../x509/validateBundle.js';
 
@@ -19,13 +18,6 @@ export function certificateStateOf(bundle: ValidServingBundle, trustPem: string)
       return context;
     },
   });
-}
-
-/** Whether a read holds exactly the bytes of `bundle`: then there is nothing to validate. */
-export function sameBytes(files: RawFiles, bundle: ValidServingBundle): boolean {
-  return files['tls.crt']?.toString('utf8') === bundle.certPem &&
-    files['tls.key']?.toString('utf8') === bundle.keyPem &&
-    files['ca.crt']?.toString('utf8') === bundle.caPem;
 }
 
 /** Logs a first certificate or a rotation: public facts only, never key material. */

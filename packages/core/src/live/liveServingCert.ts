@@ -2,11 +2,12 @@ import type * as tls from 'node:tls';
 import { asServingCertError, ServingCertError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { MaterialSource } from '../sources/source.js';
-import type { CertificateState, ServerOptionsRequest, ServingCert, ServingCertHealth, TrustState } from '../types.js';
+import type { CertificateState, CertInfo, ServerOptionsRequest, ServingCert, ServingCertHealth, TrustState } from '../types.js';
 import { describeName } from '../x509/certInfo.js';
-import { validateCaBundle, validateServingBundle, type Expectations, type ValidServingBundle } from '../x509/validateBundle.js';
+import { validateCaBundle, validateServingBundle, type Expectations, type ValidCaBundle, type ValidServingBundle } from '../x509/validateBundle.js';
 import { AttachedServers, serverOptionsOf } from './attachedServers.js';
-import { certificateStateOf, logServed, sameBytes } from './certificateState.js';
+import { certificateStateOf, factsOf, logServed } from './certificateState.js';
+import { ExpiryAlarm, expiryError } from './expiryAlarm.js';
 import { logInternalError, logRefusal, logUnexpected, ServedWarnings } from './failures.js';
 import { ObservedHealth } from './observedHealth.js';
 import type { LiveObserver } from './observer.js';
@@ -14,7 +15,9 @@ import { Refresher } from './refresher.js';
 import { Refusals } from './refusals.js';
 import { StartWait } from './startWait.js';
 import { SubscribableEmitter } from './subscribableEmitter.js';
+import { TrustPruner } from './trustPruner.js';
 import { TrustStore } from './trustStore.js';
+import { VersionGate } from './versionGate.js';
 
 /** What a live serving certificate is made of. */
 export interface LiveServingCertOptions {
@@ -26,13 +29,13 @@ export interface LiveServingCertOptions {
   timeoutMs: number;
   logger: Logger;
   signal: AbortSignal | undefined;
+  /** Told of every served certificate, reported refusal, trust change and waiting start (observe/). */
+  observer?: LiveObserver | undefined;
   /** Called when the start waits long or times out, to say why from what the environment shows. */
   diagnose?: () => Promise<string | undefined>;
   /** How often a waiting start logs what it waits for (default 10 s), and adds the diagnosis (default 30 s). */
   progressIntervalMs?: number;
   diagnosisIntervalMs?: number;
-  /** Told of every served certificate, reported refusal, trust change and waiting start (observe/). */
-  observer?: LiveObserver | undefined;
 }
 
 /**
@@ -45,33 +48,43 @@ export class LiveServingCert extends SubscribableEmitter implements ServingCert 
   readonly #abort = new AbortController();
   readonly #tasks: Array<Promise<unknown>> = [];
   readonly #servers: AttachedServers;
+  readonly #observer: ObservedHealth;
   readonly #trust: TrustStore;
-  readonly #refusals = new Refusals();
+  readonly #pruner: TrustPruner;
+  readonly #refusals: Refusals;
+  readonly #servingGate: VersionGate<ValidServingBundle>;
+  readonly #caGate: VersionGate<ValidCaBundle> | undefined;
+  readonly #expiry = new ExpiryAlarm((info) => this.#expired(info));
   readonly #servingRefresher: Refresher;
   readonly #caRefresher: Refresher | undefined;
-  readonly #observer: ObservedHealth;
   #bundle: ValidServingBundle | undefined;
   #current: CertificateState | undefined;
-  #pruneTimer: NodeJS.Timeout | undefined;
   readonly #warnings: ServedWarnings;
   #closing: Promise<void> | undefined;
 
   private constructor(options: LiveServingCertOptions) {
     super(options.logger);
-    this.#options = options;
-    this.#trust = new TrustStore(options.trustGraceMs);
     this.#servers = new AttachedServers(options.logger);
     this.#observer = new ObservedHealth(options.observer);
     this.#warnings = new ServedWarnings(options.logger);
+    this.#options = options;
+    const { servingSource, caSource, expectations } = options;
+    this.#trust = new TrustStore(options.trustGraceMs);
+    this.#pruner = new TrustPruner(this.#trust, () => this.#trustChanged(), this.#abort.signal);
+    this.#refusals = new Refusals(new Map([['serving', servingSource.description], ['ca', caSource?.description ?? 'ca']]));
+    this.#servingGate = new VersionGate(servingSource, (files, now) => validateServingBundle(files, expectations, now));
+    // The CA bundle is validated as a CA bundle, and its messages name its own source.
+    this.#caGate = caSource && new VersionGate(caSource, (files, now) => validateCaBundle(files, { ...expectations, description: caSource.description }, now));
     const onError = (error: unknown): void => logUnexpected(options.logger, error);
     this.#servingRefresher = new Refresher((at) => this.#refreshServing(at), onError);
-    this.#caRefresher = options.caSource && new Refresher(() => this.#refreshCa(options.caSource!), onError);
+    this.#caRefresher = caSource ? new Refresher(() => this.#refreshCa(), onError) : undefined;
   }
 
   /**
-   * Opens a live certificate: reads, validates and watches its sources, and resolves once a serving
-   * bundle passes the gate. Until `timeoutMs`, a missing or invalid bundle is waited for (a renewal
-   * may be under way), with a progress line every 10 s; then it rejects with E_TIMEOUT naming each reason.
+   * Opens a live certificate: reads, validates and watches its sources, and resolves once a
+   * serving bundle passes the gate. Until `timeoutMs`, a missing or invalid bundle is waited
+   * for (a renewal may be under way), with a progress line every 10 s; then it rejects with
+   * E_TIMEOUT naming each reason.
    */
   static async open(options: LiveServingCertOptions): Promise<LiveServingCert> {
     const live = new LiveServingCert(options);
@@ -85,11 +98,12 @@ export class LiveServingCert extends SubscribableEmitter implements ServingCert 
   }
 
   get current(): CertificateState {
-    if (!this.#current) throw new ServingCertError('E_CLOSED', 'the serving certificate is not ready');
-    return this.#current;
+    this.#assertOpen();
+    return this.#current!; // open() resolves only once there is one
   }
 
   get trust(): TrustState {
+    this.#assertOpen();
     return this.#trust.state;
   }
 
@@ -105,13 +119,18 @@ export class LiveServingCert extends SubscribableEmitter implements ServingCert 
     return this.#observer.health(this.#options.servingSource.description);
   }
 
+  #assertOpen(): void {
+    if (this.#closing) throw new ServingCertError('E_CLOSED', `the serving certificate of ${this.#options.servingSource.description} was closed`);
+  }
+
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#abort.abort(); // stops watchers, timers and refreshes together
-      clearTimeout(this.#pruneTimer);
+      this.#pruner.clear();
+      this.#expiry.clear();
       this.#servers.clear();
-      await Promise.allSettled([...this.#tasks, this.#servingRefresher.idle(), this.#caRefresher?.idle()]);
       this.#observer.closed();
+      await Promise.allSettled([...this.#tasks, this.#servingRefresher.idle(), this.#caRefresher?.idle()]);
     })();
     return this.#closing;
   }
@@ -147,30 +166,19 @@ export class LiveServingCert extends SubscribableEmitter implements ServingCert 
     } finally {
       signal?.removeEventListener('abort', abortStart);
     }
-    this.#schedulePrune();
+    this.#pruner.schedule();
   }
 
   async #refreshServing(triggeredAt: number): Promise<void> {
-    const { servingSource: source, expectations } = this.#options;
-    const stop = this.#abort.signal;
-    let bundle: ValidServingBundle;
-    try {
-      const read = await source.read(stop);
-      if (stop.aborted) return;
-      if (!read.present) {
-        this.#refuse('serving', new ServingCertError('E_MISSING', `${source.description}: ${read.reason}`,
-          { details: { source: source.description } }));
-        return;
-      }
-      if (this.#bundle && sameBytes(read.files, this.#bundle)) {
-        this.#refusals.accepted('serving');
-        return;
-      }
-      bundle = validateServingBundle(read.files, expectations, new Date());
-    } catch (error) {
-      if (!stop.aborted) this.#refuse('serving', asServingCertError(error, source.description));
+    const source = this.#options.servingSource;
+    const read = await this.#servingGate.read(this.#abort.signal);
+    if (this.#abort.signal.aborted || read.outcome === 'unchanged') return;
+    if (read.outcome === 'absent') {
+      this.#refuse('serving', new ServingCertError('E_MISSING', read.reason, { details: { source: source.description } }), undefined, false);
       return;
     }
+    if (read.outcome === 'refused') return this.#refuse('serving', read.error, read.version, read.known);
+    const bundle = read.value;
     const previous = this.#current;
     const state = certificateStateOf(bundle, this.#trust.state.pem);
     try {
@@ -180,71 +188,63 @@ export class LiveServingCert extends SubscribableEmitter implements ServingCert 
       else void state.secureContext;
     } catch (error) {
       if (previous) this.#servers.installAll(previous, this.#trust.state.pem); // undo a partial install
-      this.#refuse('serving', asServingCertError(error, source.description));
-      return;
+      const refusal = asServingCertError(error, source.description);
+      this.#servingGate.refuse(read.files, read.version, refusal);
+      return this.#refuse('serving', refusal, read.version, false);
     }
+    this.#servingGate.served(read.files);
     this.#refusals.accepted('serving');
     this.#bundle = bundle;
     this.#current = state;
+    this.#expiry.arm(bundle.info);
     // Its Secret may name another CA: servers that verify clients need the new trust bundle.
     if (this.#trust.update('secret', bundle.cas, new Date())) this.#trustChanged();
-    else this.#schedulePrune(); // a CA may have retired without changing the bundle yet
+    else this.#pruner.schedule(); // a CA may have retired without changing the bundle yet
     this.#warnings.warnOnce(source.description, state, bundle.warnings);
     logServed(this.#options.logger, source.description, state, previous);
     this.#observer.served(state.info, previous?.info, triggeredAt);
     if (previous) this.emit('rotate', state.info, previous.info);
   }
 
-  async #refreshCa(source: MaterialSource): Promise<void> {
-    const stop = this.#abort.signal;
-    try {
-      const read = await source.read(stop);
-      if (stop.aborted) return;
-      if (!read.present) {
-        // No platform CA yet (an optional volume not filled): peers are verified with the
-        // serving Secret's ca.crt meanwhile. Not a refusal: nothing was offered.
-        this.#refusals.waiting('ca', `${source.description}: ${read.reason}`);
-        return;
-      }
-      const valid = validateCaBundle(read.files, { ...this.#options.expectations, description: source.description }, new Date());
-      this.#refusals.accepted('ca');
-      for (const warning of valid.warnings) this.#options.logger.warn({ source: source.description }, `${source.description}: ${warning}`);
-      if (this.#trust.update('caDir', valid.certs, new Date())) this.#trustChanged();
-      else this.#schedulePrune();
-    } catch (error) {
-      if (!stop.aborted) this.#refuse('ca', asServingCertError(error, source.description));
-    }
+  async #refreshCa(): Promise<void> {
+    const read = await this.#caGate!.read(this.#abort.signal);
+    if (this.#abort.signal.aborted || read.outcome === 'unchanged') return;
+    // No platform CA yet (an optional volume not filled): peers are verified with the serving
+    // Secret's ca.crt meanwhile. Not a refusal: nothing was offered.
+    if (read.outcome === 'absent') return this.#refusals.waiting('ca', read.reason);
+    if (read.outcome === 'refused') return this.#refuse('ca', read.error, read.version, read.known);
+    this.#caGate!.served(read.files);
+    this.#refusals.accepted('ca');
+    const description = this.#options.caSource!.description;
+    for (const warning of read.value.warnings) this.#options.logger.warn({ source: description }, `${description}: ${warning}`);
+    if (this.#trust.update('caDir', read.value.certs, new Date())) this.#trustChanged();
+    else this.#pruner.schedule();
   }
 
   /** The one path of a trust change: new contexts for the handle and the servers, then listeners. */
   #trustChanged(): void {
-    this.#schedulePrune();
+    this.#pruner.schedule();
     if (!this.#bundle) return; // listeners hear of trust only once there is a handle
     this.#current = certificateStateOf(this.#bundle, this.#trust.state.pem);
     this.#servers.installAll(this.#current, this.#trust.state.pem);
     this.#options.logger.info({ cas: this.#trust.state.cas.map((ca) => describeName(ca.subject)) }, 'trusted CAs changed');
-    this.#observer.trustChanged(this.#trust.state);
     this.emit('trust', this.#trust.state);
+    this.#observer.trustChanged(this.#trust.state);
   }
 
-  #schedulePrune(): void {
-    clearTimeout(this.#pruneTimer);
-    const next = this.#trust.nextChange();
-    if (!next || this.#abort.signal.aborted) return;
-    // setTimeout holds at most 2^31-1 ms; a later deadline is simply re-armed then.
-    const delay = Math.min(Math.max(0, next.getTime() - Date.now()), 2 ** 31 - 1);
-    this.#pruneTimer = setTimeout(() => {
-      if (this.#trust.prune(new Date())) this.#trustChanged();
-      else this.#schedulePrune();
-    }, delay);
-    this.#pruneTimer.unref();
-  }
-
-  #refuse(input: string, error: ServingCertError): void {
-    logInternalError(this.#options.logger, error);
-    if (!this.#refusals.refused(input, error, this.#current !== undefined)) return;
+  #refuse(input: string, error: ServingCertError, version: string | undefined, known: boolean): void {
+    if (!known) logInternalError(this.#options.logger, error); // a bug of ours: its stack, once per version
+    if (!this.#refusals.refused(input, error, version, this.#current !== undefined)) return;
     this.#observer.refused(error);
     if (this.listenerCount('error') > 0) this.emit('error', error);
     else logRefusal(this.#options.logger, this.#options.servingSource.description, this.#current!, error);
+  }
+
+  /** The served certificate expired and nothing newer passed the gate: said at that moment, always logged. */
+  #expired(info: CertInfo): void {
+    const error = expiryError(this.#options.servingSource.description, info);
+    this.#options.logger.error({ ...factsOf(this.#options.servingSource.description, this.#current!), code: error.code }, error.message);
+    this.#observer.refused(error);
+    if (this.listenerCount('error') > 0) this.emit('error', error);
   }
 }

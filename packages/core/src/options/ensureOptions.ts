@@ -43,6 +43,13 @@ export interface EnsureOptions {
   watchTimeoutSeconds?: number;
   /** How long a CA that left the trust bundle stays trusted (unless it expires first). Default 24 h. */
   trustGracePeriodMs?: number;
+  /**
+   * This process also presents its certificate as a client (createMtlsDispatcher): when the
+   * leaf has an extendedKeyUsage, the gate then also requires clientAuth, so that no rotation
+   * brings a certificate its peers refuse as a client. Default false: a serverAuth-only leaf
+   * serves (a leaf without extendedKeyUsage, as the platform issues, passes either way).
+   */
+  clientUse?: boolean;
   /** How far a fresh certificate's notBefore may lie ahead of this clock. Default 5 minutes. */
   clockSkewMs?: number;
   /** Where to log. Default: one line per message on stderr (`SERVING_CERT_LOG_LEVEL` sets the level). */

@@ -29,6 +29,7 @@ export interface EnsurePlan {
   readonly watchTimeoutSeconds: number;
   readonly trustGraceMs: number;
   readonly clockSkewMs: number;
+  readonly clientUse: boolean;
   readonly kubeConfig: KubeConfig | undefined;
   readonly serviceAccountDir: string;
   readonly local: LocalCaOptions;
@@ -55,6 +56,7 @@ export function resolveOptions(options: EnsureOptions = {}, env: NodeJS.ProcessE
   if (options.meterProvider !== undefined && typeof (options.meterProvider as { getMeter?: unknown } | null)?.getMeter !== 'function') {
     fail('meterProvider', 'an OpenTelemetry MeterProvider (with getMeter)', 'another value');
   }
+  if (options.clientUse !== undefined && typeof options.clientUse !== 'boolean') fail('clientUse', 'true or false', options.clientUse);
   if (options.logger !== undefined && !['debug', 'info', 'warn', 'error'].every((level) => typeof (options.logger as unknown as Record<string, unknown>)[level] === 'function')) {
     fail('logger', 'an object with debug, info, warn and error functions (pino, console, ...)', 'another object');
   }
@@ -74,6 +76,7 @@ export function resolveOptions(options: EnsureOptions = {}, env: NodeJS.ProcessE
     watchTimeoutSeconds: number('watchTimeoutSeconds', options.watchTimeoutSeconds, 300, 1),
     trustGraceMs: number('trustGracePeriodMs', options.trustGracePeriodMs, DAY_MS, 0),
     clockSkewMs: number('clockSkewMs', options.clockSkewMs, 5 * 60_000, 0),
+    clientUse: options.clientUse ?? false,
     kubeConfig: options.kubeConfig,
     serviceAccountDir: path('serviceAccountDir', options.serviceAccountDir) ?? DEFAULT_PATHS.serviceAccountDir,
     local: Object.freeze({ ...options.local }),

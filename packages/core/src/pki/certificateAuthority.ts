@@ -6,6 +6,7 @@ import {
   privateKeyToPem,
   type KeyAlgorithm,
   type KeyEncoding,
+  type KeyUsageName,
 } from './issueCertificate.js';
 
 const HOUR = 3_600_000;
@@ -33,6 +34,8 @@ export interface IssuedLeaf {
 export interface LeafOptions {
   dnsNames?: string[];
   ipAddresses?: string[];
+  /** URI subjectAltNames, such as a SPIFFE ID. Default none. */
+  uris?: string[];
   /** Default: none, an empty subject. */
   commonName?: string;
   /** Subject O values: Kubernetes reads them as a client certificate's groups. */
@@ -47,6 +50,10 @@ export interface LeafOptions {
   notAfter?: Date;
   /** Default: no extendedKeyUsage extension (any use), as cert-manager issues without `usages`. */
   extendedKeyUsage?: Array<'serverAuth' | 'clientAuth'>;
+  /** Default digitalSignature and keyEncipherment (cert-manager's default usages). */
+  keyUsage?: KeyUsageName[];
+  /** 'sha1': a SHA-1 signature, which clients (and the gate) refuse. Default SHA-256. */
+  signatureDigest?: 'sha1';
 }
 
 /** How a CA is made. */
@@ -56,6 +63,10 @@ export interface CertificateAuthorityOptions {
   notBefore?: Date;
   /** Default: notBefore plus 10 years. */
   notAfter?: Date;
+  /** pathLenConstraint. Default: none. */
+  pathLength?: number;
+  /** Write subject and authority key identifiers. Default true; false makes a CA told apart from another of the same name only by its signature. */
+  keyIdentifiers?: boolean;
 }
 
 /**
@@ -89,6 +100,7 @@ export class CertificateAuthority {
       notBefore,
       notAfter: options.notAfter ?? new Date(notBefore.getTime() + 3650 * DAY),
       isCa: true,
+      ...caExtras(options),
     });
     return new CertificateAuthority(certPem, key, '', '');
   }
@@ -114,6 +126,7 @@ export class CertificateAuthority {
       notBefore,
       notAfter: options.notAfter ?? new Date(notBefore.getTime() + 1825 * DAY),
       isCa: true,
+      ...caExtras(options),
     });
     return new CertificateAuthority(certPem, key, certPem + this.chainPem, this.rootPem);
   }
@@ -137,7 +150,10 @@ export class CertificateAuthority {
       notAfter: options.notAfter ?? new Date(notBefore.getTime() + 90 * DAY),
       dnsNames,
       ipAddresses: options.ipAddresses ?? [],
+      uris: options.uris ?? [],
       extendedKeyUsage: options.extendedKeyUsage ?? [],
+      ...(options.keyUsage ? { keyUsage: options.keyUsage } : {}),
+      ...(options.signatureDigest ? { signatureDigest: options.signatureDigest } : {}),
     });
     const encoding = options.keyEncoding ?? defaultEncoding(key);
     // As cert-manager's CA issuer writes a Secret: the intermediates follow the leaf in
@@ -154,6 +170,13 @@ export class CertificateAuthority {
   issueClient(user: string, groups: string[] = []): IssuedLeaf {
     return this.issue({ commonName: user, organization: groups, dnsNames: [], extendedKeyUsage: ['clientAuth'] });
   }
+}
+
+function caExtras(options: CertificateAuthorityOptions): { pathLength?: number; keyIdentifiers?: boolean } {
+  return {
+    ...(options.pathLength === undefined ? {} : { pathLength: options.pathLength }),
+    ...(options.keyIdentifiers === undefined ? {} : { keyIdentifiers: options.keyIdentifiers }),
+  };
 }
 
 function defaultEncoding(key: KeyObject): KeyEncoding {

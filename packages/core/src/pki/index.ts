@@ -6,4 +6,6 @@
 export { CertificateAuthority } from './certificateAuthority.js';
 export type { CertificateAuthorityOptions, IssuedLeaf, LeafOptions } from './certificateAuthority.js';
 export { generatePrivateKey, issueCertificate, privateKeyFromPem, privateKeyToPem } from './issueCertificate.js';
-export type { CertificateTemplate, DistinguishedName, KeyAlgorithm, KeyEncoding } from './issueCertificate.js';
+export type { CertificateTemplate, DistinguishedName, KeyAlgorithm, KeyEncoding, KeyUsageName } from './issueCertificate.js';
+export { decoyChain } from './decoyChain.js';
+export type { DecoyChainOptions } from './decoyChain.js';

@@ -18,7 +18,7 @@ import forge from 'node-forge';
 const { asn1 } = forge;
 
 /** Key algorithms serving-cert can issue for, as cert-manager's `spec.privateKey` can ask. */
-export type KeyAlgorithm = 'rsa-2048' | 'rsa-3072' | 'rsa-4096' | 'ecdsa-p256' | 'ecdsa-p384' | 'ed25519';
+export type KeyAlgorithm = 'rsa-1024' | 'rsa-2048' | 'rsa-3072' | 'rsa-4096' | 'ecdsa-p256' | 'ecdsa-p384' | 'ed25519';
 
 /** How a private key is written as PEM: PKCS#8 for all, PKCS#1 for RSA, SEC1 for ECDSA. */
 export type KeyEncoding = 'pkcs8' | 'pkcs1' | 'sec1';
@@ -26,6 +26,7 @@ export type KeyEncoding = 'pkcs8' | 'pkcs1' | 'sec1';
 /** Makes a new private key of the given algorithm. */
 export function generatePrivateKey(algorithm: KeyAlgorithm = 'ecdsa-p256'): KeyObject {
   switch (algorithm) {
+    case 'rsa-1024': // only to show that the gate refuses it, as clients do
     case 'rsa-2048':
     case 'rsa-3072':
     case 'rsa-4096':
@@ -66,13 +67,35 @@ export interface CertificateTemplate {
   notAfter: Date;
   /** A CA certificate (basicConstraints CA:TRUE, keyCertSign). Default false. */
   isCa?: boolean;
-  /** DNS names and IP addresses for subjectAltName. */
+  /** DNS names, IP addresses and URIs for subjectAltName. */
   dnsNames?: string[];
   ipAddresses?: string[];
+  uris?: string[];
   /** Extended key usages of a leaf. Default serverAuth and clientAuth. */
   extendedKeyUsage?: Array<'serverAuth' | 'clientAuth'>;
   /** Serial number bytes; default 16 random bytes. */
   serialNumber?: Buffer;
+  /** keyUsage bits instead of the defaults (CA: digitalSignature, keyCertSign, cRLSign; leaf: digitalSignature, keyEncipherment). */
+  keyUsage?: KeyUsageName[];
+  /** pathLenConstraint of a CA. Default: none. */
+  pathLength?: number;
+  /** Write subjectKeyIdentifier and authorityKeyIdentifier. Default true. */
+  keyIdentifiers?: boolean;
+  /** 'sha1' signs with SHA-1 (RSA or ECDSA), only to show that the gate refuses it. Default: SHA-256 (SHA-384 for P-384). */
+  signatureDigest?: 'sha1';
+}
+
+/** keyUsage bits (RFC 5280 4.2.1.3), in bit order. */
+const KEY_USAGE_NAMES = ['digitalSignature', 'nonRepudiation', 'keyEncipherment', 'dataEncipherment', 'keyAgreement', 'keyCertSign', 'cRLSign'] as const;
+export type KeyUsageName = (typeof KEY_USAGE_NAMES)[number];
+
+/** A keyUsage BIT STRING in DER's minimal form: no trailing zero byte, unused bits counted. */
+function keyUsageBits(names: readonly KeyUsageName[]): Asn1 {
+  const bits = names.map((usage) => KEY_USAGE_NAMES.indexOf(usage));
+  const highest = Math.max(-1, ...bits);
+  const bytes = Buffer.alloc(highest < 0 ? 0 : (highest >> 3) + 1);
+  for (const bit of bits) bytes[bit >> 3]! |= 0x80 >> (bit & 7);
+  return bitString(bytes, highest < 0 ? 0 : 7 - (highest & 7));
 }
 
 const OID = {
@@ -87,6 +110,8 @@ const OID = {
   serverAuth: '1.3.6.1.5.5.7.3.1',
   clientAuth: '1.3.6.1.5.5.7.3.2',
   sha256WithRSAEncryption: '1.2.840.113549.1.1.11',
+  sha1WithRSAEncryption: '1.2.840.113549.1.1.5',
+  ecdsaWithSHA1: '1.2.840.10045.4.1',
   ecdsaWithSHA256: '1.2.840.10045.4.3.2',
   ecdsaWithSHA384: '1.2.840.10045.4.3.3',
   ed25519: '1.3.101.112',
@@ -127,7 +152,11 @@ function extension(id: string, critical: boolean, value: Asn1): Asn1 {
   return seq([oid(id), ...(critical ? [bool(true)] : []), octets(toDer(value))]);
 }
 
-function signatureAlgorithm(key: KeyObject): { identifier: Asn1; digest: string | null } {
+function signatureAlgorithm(key: KeyObject, weakDigest: 'sha1' | undefined): { identifier: Asn1; digest: string | null } {
+  if (weakDigest === 'sha1' && key.asymmetricKeyType === 'rsa') {
+    return { identifier: seq([oid(OID.sha1WithRSAEncryption), asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, '')]), digest: 'sha1' };
+  }
+  if (weakDigest === 'sha1' && key.asymmetricKeyType === 'ec') return { identifier: seq([oid(OID.ecdsaWithSHA1)]), digest: 'sha1' };
   switch (key.asymmetricKeyType) {
     case 'rsa':
       return { identifier: seq([oid(OID.sha256WithRSAEncryption), asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, '')]), digest: 'sha256' };
@@ -168,7 +197,7 @@ export function issueCertificate(template: CertificateTemplate): string {
   const issuerPublicDer = template.issuer
     ? template.issuer.cert.publicKey.export({ type: 'spki', format: 'der' })
     : spkiDer;
-  const algorithm = signatureAlgorithm(signingKey);
+  const algorithm = signatureAlgorithm(signingKey, template.signatureDigest);
 
   const serial = Buffer.from(template.serialNumber ?? randomBytes(16));
   serial[0] = (serial[0] ?? 0) & 0x7f; // a positive INTEGER
@@ -176,24 +205,27 @@ export function issueCertificate(template: CertificateTemplate): string {
 
   const extensions: Asn1[] = [];
   if (template.isCa) {
-    extensions.push(extension(OID.basicConstraints, true, seq([bool(true)])));
-    // digitalSignature, keyCertSign, cRLSign
-    extensions.push(extension(OID.keyUsage, true, bitString(Buffer.from([0x86]), 1)));
+    const pathLength = template.pathLength === undefined ? [] : [integer(Buffer.from([template.pathLength]))];
+    extensions.push(extension(OID.basicConstraints, true, seq([bool(true), ...pathLength])));
+    extensions.push(extension(OID.keyUsage, true, keyUsageBits(template.keyUsage ?? ['digitalSignature', 'keyCertSign', 'cRLSign'])));
   } else {
     extensions.push(extension(OID.basicConstraints, true, seq([])));
     // digitalSignature, keyEncipherment: cert-manager's default usages
-    extensions.push(extension(OID.keyUsage, true, bitString(Buffer.from([0xa0]), 5)));
+    extensions.push(extension(OID.keyUsage, true, keyUsageBits(template.keyUsage ?? ['digitalSignature', 'keyEncipherment'])));
     const usages = template.extendedKeyUsage ?? ['serverAuth', 'clientAuth'];
     if (usages.length > 0) extensions.push(extension(OID.extKeyUsage, false, seq(usages.map((usage) => oid(OID[usage])))));
   }
   const altNames: Asn1[] = [
     ...(template.dnsNames ?? []).map((dns) => asn1.create(asn1.Class.CONTEXT_SPECIFIC, 2, false, dns)),
     ...(template.ipAddresses ?? []).map((ip) => asn1.create(asn1.Class.CONTEXT_SPECIFIC, 7, false, ipToBytes(ip).toString('binary'))),
+    ...(template.uris ?? []).map((uri) => asn1.create(asn1.Class.CONTEXT_SPECIFIC, 6, false, uri)),
   ];
   if (altNames.length > 0) extensions.push(extension(OID.subjectAltName, false, seq(altNames)));
-  extensions.push(extension(OID.subjectKeyIdentifier, false, octets(keyIdentifier(spkiDer))));
-  extensions.push(extension(OID.authorityKeyIdentifier, false,
-    seq([asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, false, keyIdentifier(issuerPublicDer).toString('binary'))])));
+  if (template.keyIdentifiers ?? true) {
+    extensions.push(extension(OID.subjectKeyIdentifier, false, octets(keyIdentifier(spkiDer))));
+    extensions.push(extension(OID.authorityKeyIdentifier, false,
+      seq([asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, false, keyIdentifier(issuerPublicDer).toString('binary'))])));
+  }
 
   const tbs = seq([
     explicit(0, integer(Buffer.from([2]))),

@@ -10,11 +10,12 @@ export type CallerAdmission =
 /**
  * The one step every server adapter takes per request: read who called (from a verified client
  * certificate) and, with an authorizer, decide whether they may. Adapters only translate the
- * outcome into their framework's reply.
+ * outcome into their framework's reply. The cluster domain is the authorizer's, else
+ * `clusterDomain`, else 'cluster.local'.
  */
-export function admitCaller(socket: TLSSocket, authorizer: PeerAuthorizer | undefined): CallerAdmission {
-  if (!authorizer) return { admitted: true, peer: peerIdentity(socket) };
-  const decision = authorizePeer(socket, authorizer);
+export function admitCaller(socket: TLSSocket, authorizer: PeerAuthorizer | undefined, clusterDomain?: string): CallerAdmission {
+  if (!authorizer) return { admitted: true, peer: peerIdentity(socket, clusterDomain) };
+  const decision = authorizePeer(socket, authorizer, clusterDomain);
   return decision.allowed
     ? { admitted: true, peer: decision.peer }
     : { admitted: false, peer: decision.peer, reason: decision.reason, status: 403 };

@@ -6,6 +6,8 @@ import { peerIdentity, type PeerIdentity } from './peerIdentity.js';
 export interface PeerAuthorizer {
   /** Says who is allowed, for messages. */
   readonly description: string;
+  /** The cluster domain whose names identify peers (see {@link peerIdentity}). Default 'cluster.local'. */
+  readonly clusterDomain?: string;
   allows(peer: PeerIdentity): boolean;
 }
 
@@ -18,7 +20,12 @@ export type PeerDecision =
  * Allows the named Services (`'svc.ns'`, or `{ serviceName, namespace }`) and every Service of
  * the named namespaces. Nothing else passes; with no rule at all, nobody does.
  */
-export function allowPeers(rule: { services?: Array<string | { serviceName: string; namespace: string }>; namespaces?: string[] }): PeerAuthorizer {
+export function allowPeers(rule: {
+  services?: Array<string | { serviceName: string; namespace: string }>;
+  namespaces?: string[];
+  /** The cluster's DNS domain, when it is not 'cluster.local'. */
+  clusterDomain?: string;
+}): PeerAuthorizer {
   const services = new Set((rule.services ?? []).map((service) => {
     if (typeof service !== 'string') return `${service.serviceName}.${service.namespace}`;
     if (!/^[^.]+\.[^.]+$/.test(service)) {
@@ -30,6 +37,7 @@ export function allowPeers(rule: { services?: Array<string | { serviceName: stri
   const parts = [...(services.size ? [`services ${[...services].join(', ')}`] : []), ...(namespaces.size ? [`namespaces ${[...namespaces].join(', ')}`] : [])];
   return {
     description: parts.join(' and ') || 'nobody',
+    ...(rule.clusterDomain ? { clusterDomain: rule.clusterDomain } : {}),
     allows: (peer) => services.has(`${peer.serviceName}.${peer.namespace}`) || namespaces.has(peer.namespace),
   };
 }
@@ -37,9 +45,10 @@ export function allowPeers(rule: { services?: Array<string | { serviceName: stri
 /**
  * Checks the caller on `socket` against `authorizer`. For plain Node, Express and Fastify alike:
  * `const decision = authorizePeer(req.socket, allow); if (!decision.allowed) reply 403`.
+ * The cluster domain is the authorizer's, else `clusterDomain`, else 'cluster.local'.
  */
-export function authorizePeer(socket: TLSSocket, authorizer: PeerAuthorizer): PeerDecision {
-  const peer = peerIdentity(socket);
+export function authorizePeer(socket: TLSSocket, authorizer: PeerAuthorizer, clusterDomain?: string): PeerDecision {
+  const peer = peerIdentity(socket, authorizer.clusterDomain ?? clusterDomain);
   if (!peer) {
     // Not socket.authorized alone: Node marks a TLS 1.3 session resumed without any client
     // certificate as authorized (clientCert: 'request' lets such callers through).
@@ -47,7 +56,7 @@ export function authorizePeer(socket: TLSSocket, authorizer: PeerAuthorizer): Pe
     const reason = !presented
       ? 'no client certificate'
       : socket.authorized
-        ? 'the client certificate names no Service (svc.ns.svc)'
+        ? 'the client certificate names no one Service (svc.ns.svc or svc.ns.svc.<cluster domain>)'
         : `no verified client certificate (${String(socket.authorizationError)})`;
     return { allowed: false, peer: undefined, reason };
   }

@@ -41,12 +41,21 @@ export function certDate(text: string): Date {
  * a value as a JSON string when it holds a comma or a quote, so split with that in mind.
  */
 export function dnsNamesOf(cert: X509Certificate): string[] {
+  return altNamesOf(cert, 'DNS');
+}
+
+/** The URIs of subjectAltName, in order. */
+export function uriNamesOf(cert: X509Certificate): string[] {
+  return altNamesOf(cert, 'URI');
+}
+
+function altNamesOf(cert: X509Certificate, kind: 'DNS' | 'URI'): string[] {
   const text = cert.subjectAltName;
   if (!text) return [];
   const names: string[] = [];
   const entry = /\s*([A-Za-z ]+):("(?:[^"\\]|\\.)*"|[^,]*)\s*(?:,|$)/g;
   for (const match of text.matchAll(entry)) {
-    if (match[1] !== 'DNS' || match[2] === undefined) continue;
+    if (match[1] !== kind || match[2] === undefined) continue;
     names.push(match[2].startsWith('"') ? (JSON.parse(match[2]) as string) : match[2]);
   }
   return names;

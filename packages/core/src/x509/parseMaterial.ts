@@ -30,8 +30,18 @@ export function readText(
   return text;
 }
 
-/** Every CERTIFICATE block of a file, parsed; a reason when any block does not parse. */
-export function parseCertificates(text: string, name: string, refusal: Refusal): X509Certificate[] {
+/**
+ * Every CERTIFICATE block of a file, parsed; a reason when any block does not parse, or when
+ * there are more than `maxCount` (counted before anything is parsed, so a crafted file of
+ * thousands costs a scan, not thousands of parses).
+ */
+export function parseCertificates(text: string, name: string, maxCount: number, refusal: Refusal): X509Certificate[] {
+  const count = countCertificateBlocks(text, maxCount + 1);
+  if (count > maxCount) {
+    refusal.add('E_TOO_MANY', `${name} holds more than ${maxCount} certificates; ${name === 'tls.crt'
+      ? 'a serving chain is a leaf and a few intermediates' : 'a CA bundle holds a few CAs'}, so it is not one`);
+    return [];
+  }
   const { blocks, malformed } = splitPem(text);
   if (malformed > 0) {
     refusal.add('E_PARSE', `${name} holds ${malformed} unterminated or corrupt PEM block(s): the file is truncated or damaged`);
@@ -52,6 +62,14 @@ export function parseCertificates(text: string, name: string, refusal: Refusal):
     }
   }
   return certs;
+}
+
+/** How many CERTIFICATE blocks begin in `text`, counting no further than `stopAt`. */
+function countCertificateBlocks(text: string, stopAt: number): number {
+  const marker = '-----BEGIN CERTIFICATE-----';
+  let count = 0;
+  for (let at = text.indexOf(marker); at !== -1 && count < stopAt; at = text.indexOf(marker, at + marker.length)) count += 1;
+  return count;
 }
 
 const KEY_LABELS = new Set(['PRIVATE KEY', 'RSA PRIVATE KEY', 'EC PRIVATE KEY']);

@@ -1,9 +1,13 @@
 import type { X509Certificate } from 'node:crypto';
 import type { RawFiles } from '../sources/source.js';
 import type { CertInfo } from '../types.js';
+import { MAX_CA_CERTIFICATES, MAX_CHAIN_CERTIFICATES } from '../options/limits.js';
+import { buildChain } from './buildChain.js';
 import { certInfoOf, certDate, describeName, distinguishedName } from './certInfo.js';
+import { certificateFields } from './certificateFields.js';
 import { parseCertificates, parsePrivateKey, readText } from './parseMaterial.js';
 import { Refusal } from './refusal.js';
+import { checkLeafUsage, checkStrength } from './tlsChecks.js';
 
 export type { Problem } from './refusal.js';
 
@@ -17,6 +21,11 @@ export interface Expectations {
   maxBytes: number;
   /** Where the bytes came from, for messages: "files /etc/tls/certs". */
   description: string;
+  /**
+   * The leaf is also presented as a client certificate (mTLS): an extendedKeyUsage must then
+   * include clientAuth too. Default false: a serverAuth-only leaf serves.
+   */
+  clientUse?: boolean;
 }
 
 export { DEFAULT_CLOCK_SKEW_MS, DEFAULT_MAX_BYTES } from '../options/limits.js';
@@ -44,10 +53,13 @@ export interface ValidCaBundle {
 }
 
 /**
- * The validation gate for a serving bundle (design section 6): both parts parse, the key
- * matches the leaf, the leaf is inside its validity window (notBefore with clock skew), covers
- * the expected names, chains to the `ca.crt` of its own Secret when there is one, and no file
- * exceeds the size bound. Pure: reads nothing but its arguments. Throws a
+ * The validation gate for a serving bundle (design section 6), what a TLS client checks: both
+ * parts parse, the key matches the leaf, the leaf is inside its validity window (notBefore with
+ * clock skew), covers the expected names, its keyUsage and extendedKeyUsage allow TLS serving
+ * (and client use with `clientUse`), no key under 2048 RSA bits and no SHA-1 signature, and it
+ * chains to the `ca.crt` of its own Secret when there is one through valid CAs within their
+ * path length. No file exceeds the size bound, tls.crt holds at most 10 certificates and ca.crt
+ * 200; the work is linear in the input. Pure: reads nothing but its arguments. Throws a
  * {@link ServingCertError} whose code is the first reason and whose `details.problems` lists all.
  */
 export function validateServingBundle(files: RawFiles, expect: Expectations, now: Date): ValidServingBundle {
@@ -57,9 +69,9 @@ export function validateServingBundle(files: RawFiles, expect: Expectations, now
   const caText = files['ca.crt'] === undefined ? undefined : readText(files, 'ca.crt', expect, refusal);
   refusal.throwIfAny(expect.description);
 
-  const chain = parseCertificates(certText!, 'tls.crt', refusal);
+  const chain = parseCertificates(certText!, 'tls.crt', MAX_CHAIN_CERTIFICATES, refusal);
   const key = parsePrivateKey(keyText!, refusal);
-  const cas = caText === undefined ? undefined : parseCertificates(caText, 'ca.crt', refusal);
+  const cas = caText === undefined ? undefined : parseCertificates(caText, 'ca.crt', MAX_CA_CERTIFICATES, refusal);
   refusal.throwIfAny(expect.description);
 
   const leaf = chain[0]!;
@@ -75,7 +87,9 @@ export function validateServingBundle(files: RawFiles, expect: Expectations, now
       `the certificate (serial ${info.serialNumber}) does not cover ${missing.join(', ')}; it covers ` +
       `${info.dnsNames.join(', ') || 'no DNS name'}: check the Certificate's dnsNames or the dnsNames option`);
   }
-  if (cas) checkChain(chain, cas, now, refusal);
+  checkLeafUsage(leaf, info.serialNumber, expect.clientUse ?? false, refusal);
+  checkStrength(leaf, `the certificate (serial ${info.serialNumber})`, true, refusal);
+  if (cas) checkChain(chain, cas, now, expect.clockSkewMs, refusal);
   refusal.throwIfAny(expect.description);
 
   const warnings: string[] = [];
@@ -100,13 +114,15 @@ export function validateCaBundle(
   const refusal = new Refusal();
   const text = readText(files, 'ca.crt', expect, refusal);
   refusal.throwIfAny(expect.description);
-  const certs = parseCertificates(text!, 'ca.crt', refusal);
+  const certs = parseCertificates(text!, 'ca.crt', MAX_CA_CERTIFICATES, refusal);
   refusal.throwIfAny(expect.description);
   const warnings: string[] = [];
   const current: X509Certificate[] = [];
   for (const cert of certs) {
-    if (!cert.ca) {
+    if (!certificateFields(cert).basicConstraints?.ca) {
       refusal.add('E_PARSE', `ca.crt holds a certificate that is not a CA (${subjectOf(cert)}, serial ${cert.serialNumber})`);
+    } else if (!checkStrength(cert, `ca.crt: CA ${subjectOf(cert)} (serial ${cert.serialNumber})`, false, refusal)) {
+      // refused: a peer verified through a weak CA is refused by the peer's clients too
     } else if (certDate(cert.validTo).getTime() < now.getTime()) {
       warnings.push(`ca.crt: CA ${subjectOf(cert)} (serial ${cert.serialNumber}) expired at ${certDate(cert.validTo).toISOString()} and is not trusted`);
     } else {
@@ -134,32 +150,24 @@ function checkValidity(cert: X509Certificate, info: CertInfo, now: Date, skewMs:
 }
 
 /**
- * Walks leaf → intermediates (from tls.crt) → a CA of ca.crt, checking each link's issuer name
- * and signature, that each issuer is a CA, and that intermediates are within their validity.
+ * The leaf and the intermediates of tls.crt must lead to a CA of ca.crt (see
+ * {@link buildChain}); when they do not, the reasons of the paths tried are the refusal.
  */
-function checkChain(chain: X509Certificate[], cas: X509Certificate[], now: Date, refusal: Refusal): void {
-  const intermediates = chain.slice(1);
-  let current = chain[0]!;
-  for (let depth = 0; depth <= intermediates.length; depth += 1) {
-    if (cas.some((ca) => signedBy(current, ca))) return;
-    const next = intermediates.find((candidate) => signedBy(current, candidate));
-    if (!next) break;
-    if (certDate(next.validTo).getTime() < now.getTime()) {
-      refusal.add('E_CHAIN', `the intermediate ${subjectOf(next)} in tls.crt expired at ${certDate(next.validTo).toISOString()}`);
-      return;
-    }
-    current = next;
+function checkChain(chain: X509Certificate[], cas: X509Certificate[], now: Date, clockSkewMs: number, refusal: Refusal): void {
+  const problems = buildChain(chain[0]!, chain.slice(1), cas, { now, clockSkewMs });
+  if (!problems) return;
+  const seen = new Set<string>();
+  for (const problem of problems) {
+    if (seen.has(problem.message)) continue;
+    seen.add(problem.message);
+    refusal.add(problem.code, problem.message);
   }
+  if (problems.length > 0) return; // they say why the paths tried end
   refusal.add('E_CHAIN',
     `tls.crt (issuer ${subjectOf(chain[0]!, 'issuer')}) does not chain to the ca.crt of the same Secret ` +
-    `(${cas.map((ca) => subjectOf(ca)).join('; ')}): the Secret mixes material from two issuers`);
-}
-
-function signedBy(child: X509Certificate, issuer: X509Certificate): boolean {
-  return issuer.ca && child.checkIssued(issuer) && child.verify(issuer.publicKey);
+    `(${cas.map((ca) => subjectOf(ca)).join('; ')}) through CAs a client accepts`);
 }
 
 function subjectOf(cert: X509Certificate, field: 'subject' | 'issuer' = 'subject'): string {
   return describeName(distinguishedName(cert, field), field);
 }
-

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -9,6 +9,7 @@ import type * as Pki from '../../pki/certificateAuthority.js';
 import type { CertificateAuthority, IssuedLeaf } from '../../pki/certificateAuthority.js';
 import type { LocalCaOptions } from '../../options/ensureOptions.js';
 import type { MaterialSources } from '../source.js';
+import { assertPrivateKeyFile, ensurePrivateFolder } from './localCaFolder.js';
 
 export type { LocalCaOptions } from '../../options/ensureOptions.js';
 
@@ -27,27 +28,36 @@ export function localCaDir(dir?: string): string {
 }
 
 /**
- * Loads the development CA from `dir`, making one (key file 0600) if there is none. Two
- * processes (or two sources) that start together on an empty folder end up with the same CA:
- * the files are linked into place, which fails for the second, and the second loads the first's.
+ * Loads the development CA from `dir`, making one (key file 0600, folder 0700) if there is none.
+ * Two processes (or two sources) that start together on an empty folder end up with the same
+ * CA: the files are linked into place, which fails for the second, and the second loads the
+ * first's. A folder or key that is not the user's own and private, a key that does not match
+ * the certificate, or files that do not parse fail at once with E_CONFIG naming the file (no
+ * wait cures them). A CA in the last tenth of its lifetime is replaced (see rotateLocalCa):
+ * the sources then trust the new CA first and issue from it after the rollover delay.
  */
 export async function loadOrCreateLocalCa(dir: string): Promise<CertificateAuthority> {
   const { CertificateAuthority } = await loadPki();
+  await ensurePrivateFolder(dir);
+  const certFile = path.join(dir, CA_CERT);
+  const keyFile = path.join(dir, CA_KEY);
   for (let attempt = 0; attempt < 50; attempt += 1) {
-    try {
-      const [certPem, keyPem] = await Promise.all([fs.readFile(path.join(dir, CA_CERT), 'utf8'), fs.readFile(path.join(dir, CA_KEY), 'utf8')]);
-      return CertificateAuthority.fromPem(certPem, keyPem);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw new ServingCertError('E_IO', `the local CA in ${dir} cannot be read (${String(error)}); remove the folder to start afresh`, { cause: error });
-      }
+    const [certPem, keyPem] = await Promise.all([readIfThere(certFile), readIfThere(keyFile)]);
+    if (certPem !== undefined && keyPem !== undefined) {
+      await assertPrivateKeyFile(keyFile);
+      const ca = parseLocalCa(CertificateAuthority, certFile, certPem, keyFile, keyPem);
+      const notAfter = new Date(ca.cert.validTo).getTime();
+      if (notAfter - Date.now() > (notAfter - new Date(ca.cert.validFrom).getTime()) / 10) return ca;
+      return rotateLocalCa(dir); // expired or soon to be: a new CA, trusted first by the sources
     }
-    const keyExists = await fs.stat(path.join(dir, CA_KEY)).then(() => true, () => false);
-    if (keyExists) {
+    if (certPem !== undefined) {
+      // The key is linked before the certificate, so a certificate alone is no writer's middle state.
+      throw new ServingCertError('E_CONFIG', `the local CA in ${dir} has ${CA_CERT} but no ${CA_KEY}; remove ${certFile} (or the folder) to start afresh`);
+    }
+    if (keyPem !== undefined) {
       await new Promise((resolve) => setTimeout(resolve, 20)); // another writer is between its two links
       continue;
     }
-    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     const ca = newLocalCa(CertificateAuthority);
     const suffix = randomBytes(4).toString('hex');
     const tmpKey = path.join(dir, `.${CA_KEY}.${suffix}`);
@@ -55,8 +65,8 @@ export async function loadOrCreateLocalCa(dir: string): Promise<CertificateAutho
     await fs.writeFile(tmpKey, ca.keyPem, { mode: 0o600 });
     await fs.writeFile(tmpCert, ca.certPem, { mode: 0o644 });
     try {
-      await fs.link(tmpKey, path.join(dir, CA_KEY)); // fails with EEXIST for the second writer
-      await fs.link(tmpCert, path.join(dir, CA_CERT));
+      await fs.link(tmpKey, keyFile); // fails with EEXIST for the second writer
+      await fs.link(tmpCert, certFile);
       return ca;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
@@ -65,7 +75,38 @@ export async function loadOrCreateLocalCa(dir: string): Promise<CertificateAutho
       await fs.rm(tmpCert, { force: true });
     }
   }
-  throw new ServingCertError('E_IO', `the local CA in ${dir} has a key but no certificate; remove the folder to start afresh`);
+  throw new ServingCertError('E_CONFIG', `the local CA in ${dir} has ${CA_KEY} but no ${CA_CERT}; remove the folder to start afresh`);
+}
+
+function certParses(pem: string): boolean {
+  try {
+    new X509Certificate(pem); // only whether OpenSSL reads it
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function readIfThere(file: string): Promise<string | undefined> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new ServingCertError('E_IO', `the local CA file ${file} cannot be read (${String(error)})`, { cause: error });
+  }
+}
+
+function parseLocalCa(authority: typeof CertificateAuthority, certFile: string, certPem: string, keyFile: string, keyPem: string): CertificateAuthority {
+  let ca: CertificateAuthority;
+  try {
+    ca = authority.fromPem(certPem, keyPem);
+  } catch (cause) {
+    throw new ServingCertError('E_CONFIG', `the local CA file ${certParses(certPem) ? keyFile : certFile} does not parse; remove the folder to start afresh`, { cause });
+  }
+  if (!ca.cert.checkPrivateKey(ca.key)) {
+    throw new ServingCertError('E_CONFIG', `the local CA key ${keyFile} does not belong to ${certFile}; remove the folder to start afresh`);
+  }
+  return ca;
 }
 
 function newLocalCa(authority: typeof CertificateAuthority): CertificateAuthority {
@@ -78,7 +119,7 @@ function newLocalCa(authority: typeof CertificateAuthority): CertificateAuthorit
  */
 export async function rotateLocalCa(dir?: string): Promise<CertificateAuthority> {
   const target = localCaDir(dir);
-  await fs.mkdir(target, { recursive: true, mode: 0o700 });
+  await ensurePrivateFolder(target);
   const ca = newLocalCa((await loadPki()).CertificateAuthority);
   const suffix = randomBytes(4).toString('hex');
   await fs.writeFile(path.join(target, `.${CA_KEY}.${suffix}`), ca.keyPem, { mode: 0o600 });
@@ -139,16 +180,18 @@ export function localCaSources(options: LocalCaOptions & { dnsNames: readonly st
   };
 
   const watchCa = async (onMaybeChanged: () => void, signal: AbortSignal, intervalMs: number): Promise<void> => {
-    // chokidar sees nothing inside a folder that did not exist when the watch began.
-    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-    const watcher = chokidarWatch(dir, { depth: 0, ignoreInitial: true, persistent: false, atomic: false });
-    watcher.on('all', () => onMaybeChanged());
+    // chokidar sees nothing inside a folder that did not exist when the watch began. A folder
+    // that is not the user's own is watched by the interval only: read() reports it (E_CONFIG).
+    const privateFolder = await ensurePrivateFolder(dir).then(() => true, () => false);
+    const watcher = privateFolder ? chokidarWatch(dir, { depth: 0, ignoreInitial: true, persistent: false, atomic: false }) : undefined;
+    watcher?.on('all', () => onMaybeChanged());
     const timer = setInterval(onMaybeChanged, intervalMs);
     timer.unref();
     return new Promise((resolve) => {
       const stop = (): void => {
         clearInterval(timer);
-        void watcher.close().then(resolve, resolve);
+        if (watcher) void watcher.close().then(resolve, resolve);
+        else resolve();
       };
       if (signal.aborted) stop();
       else signal.addEventListener('abort', stop, { once: true });
