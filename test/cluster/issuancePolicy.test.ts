@@ -1,27 +1,28 @@
 import * as fs from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoreV1Api, CustomObjectsApi, loadAllYaml } from '@kubernetes/client-node';
-import { PLATFORM, startPlatform, type Platform } from '@serving-cert/testkit';
+import { PLATFORM } from '@serving-cert/testkit';
 import { controlPlane, createNamespace, eventually, userWithRole } from '../helpers/cluster.js';
 
-// deploy/platform/restrict-certificate-names.yaml on the testkit's platform: a Certificate in
-// namespace N may name only Services of N. This needs the real Kyverno admission webhook
-// (issue 13); the emulator of main does not enforce validate policies, so the refusal below
-// fails there by design.
+// deploy/platform/restrict-certificate-names.yaml on the testkit's platform (the real Kyverno,
+// started once per run by the global setup): a Certificate in namespace N may name only
+// Services of N.
 
-let platform: Platform;
 const admin = () => controlPlane().kubeConfig;
 const CM = { group: 'cert-manager.io', version: 'v1', plural: 'certificates' } as const;
 const POLICY = new URL('../../deploy/platform/restrict-certificate-names.yaml', import.meta.url);
 
 beforeAll(async () => {
-  platform = await startPlatform(admin());
   const [policy] = loadAllYaml(await fs.readFile(POLICY, 'utf8')) as Array<{ metadata: { name: string } }>;
-  await admin().makeApiClient(CustomObjectsApi).createClusterCustomObject({ group: 'kyverno.io', version: 'v1', plural: 'clusterpolicies', body: policy! });
+  const custom = admin().makeApiClient(CustomObjectsApi);
+  await custom.createClusterCustomObject({ group: 'kyverno.io', version: 'v1', plural: 'clusterpolicies', body: policy! });
+  // Kyverno enforces a policy once it reports it Ready (its webhook then has the rule).
+  await eventually('ClusterPolicy restrict-certificate-names to be Ready',
+    async () => await custom.getClusterCustomObject({ group: 'kyverno.io', version: 'v1', plural: 'clusterpolicies', name: policy!.metadata.name }) as { status?: { conditions?: Array<{ type: string; status: string }> } },
+    (object) => object.status?.conditions?.some((condition) => condition.type === 'Ready' && condition.status === 'True') === true, 60_000);
 });
 afterAll(async () => {
   await admin().makeApiClient(CustomObjectsApi).deleteClusterCustomObject({ group: 'kyverno.io', version: 'v1', plural: 'clusterpolicies', name: 'restrict-certificate-names' }).catch(() => undefined);
-  await platform.stop();
 });
 
 const certificate = (name: string, dnsNames: string[]) => ({
