@@ -8,8 +8,8 @@ import {
   type KeyObject,
   type X509Certificate,
 } from 'node:crypto';
-import { isIP } from 'node:net';
 import forge from 'node-forge';
+import { bitString, bool, explicit, fromDer, integer, ipToBytes, octets, oid, seq, toDer, type Asn1 } from './asn1.js';
 
 // Issuing only: the local development CA and test material. Verification is OpenSSL's job
 // (node:crypto and node:tls), never this module's. node-forge encodes DER; node:crypto makes
@@ -117,19 +117,6 @@ const OID = {
   ed25519: '1.3.101.112',
 } as const;
 
-type Asn1 = forge.asn1.Asn1;
-
-const seq = (value: Asn1[]): Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, value);
-const oid = (id: string): Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(id).getBytes());
-const octets = (bytes: Buffer): Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OCTETSTRING, false, bytes.toString('binary'));
-const bool = (value: boolean): Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BOOLEAN, false, value ? '\xff' : '\x00');
-const integer = (bytes: Buffer): Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, bytes.toString('binary'));
-const bitString = (bytes: Buffer, unusedBits = 0): Asn1 =>
-  asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BITSTRING, false, String.fromCharCode(unusedBits) + bytes.toString('binary'));
-const explicit = (tag: number, inner: Asn1): Asn1 => asn1.create(asn1.Class.CONTEXT_SPECIFIC, tag, true, [inner]);
-const fromDer = (der: Buffer): Asn1 => asn1.fromDer(forge.util.createBuffer(der.toString('binary')));
-const toDer = (node: Asn1): Buffer => Buffer.from(asn1.toDer(node).getBytes(), 'binary');
-
 function name(dn: DistinguishedName): Asn1 {
   const rdn = (type: string, value: string): Asn1 =>
     asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SET, true, [
@@ -173,20 +160,6 @@ function signatureAlgorithm(key: KeyObject, weakDigest: 'sha1' | undefined): { i
 
 function keyIdentifier(publicKeyDer: Buffer): Buffer {
   return createHash('sha1').update(publicKeyDer).digest();
-}
-
-function ipToBytes(ip: string): Buffer {
-  if (isIP(ip) === 4) return Buffer.from(ip.split('.').map(Number));
-  // IPv6: expand '::' and write 8 groups of 16 bits.
-  const [head = '', tail = ''] = ip.split('::');
-  const headGroups = head ? head.split(':') : [];
-  const tailGroups = ip.includes('::') && tail ? tail.split(':') : [];
-  const groups = ip.includes('::')
-    ? [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups]
-    : headGroups;
-  const bytes = Buffer.alloc(16);
-  groups.forEach((group, index) => bytes.writeUInt16BE(parseInt(group, 16), index * 2));
-  return bytes;
 }
 
 /** Issues one X.509 v3 certificate and returns it as PEM. */
