@@ -9,3 +9,4 @@ export { allowPeers, anyPeer, CallerRefusedError } from '@serving-cert/core';
 export type { ClientCertMode, PeerAuthorizer, PeerIdentity } from '@serving-cert/core';
 export { readiness } from './readiness.js';
 export type { ReadinessPluginOptions } from './readiness.js';
+export { admissionRoute } from './admission.js';
