@@ -85,9 +85,21 @@ describe('one mTLS dispatcher for many peers (authorize)', () => {
     cleanups.push(() => Promise.resolve(process.off('warning', onWarning)));
     const listeners = () => (web.cert as unknown as NodeJS.EventEmitter).listenerCount('rotate');
     const before = listeners();
+    // Dispatchers follow the handle through its internal subscription (told before the app's
+    // listeners): count those subscriptions where the handle hands them out.
+    const subscribe = Symbol.for('@serving-cert/core.internalSubscribe');
+    const handle = web.cert as unknown as Record<symbol, (event: string, listener: () => void) => () => void>;
+    const original = handle[subscribe]!;
+    let subscriptions = 0;
+    Object.defineProperty(handle, subscribe, { configurable: true, value: function (this: unknown, event: string, listener: () => void) {
+      subscriptions += 1;
+      return original.call(this, event, listener);
+    } });
+    cleanups.push(() => Promise.resolve(delete handle[subscribe]));
     const dispatchers = Array.from({ length: 1_000 }, () => createMtlsDispatcher(web.cert, { authorize: allowPeers({ namespaces: ['shop'] }), connect: { lookup: clusterDns } }));
     cleanups.push(() => Promise.all(dispatchers.filter((each) => !each.closed).map((each) => each.close())));
-    expect(listeners()).toBe(before + 1);
+    expect(subscriptions).toBe(2); // one for rotations, one for trust changes, shared by all 1,000
+    expect(listeners()).toBe(before); // and none among the app's own listeners
     const rotated = nextEvent(web.cert, 'rotate');
     const leaf = ca.issue({ dnsNames: names('web', 'shop') });
     await writeAtomicVolume(`${web.dir}/certs`, payload(leaf));
