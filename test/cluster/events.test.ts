@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { CoreV1Api, EventsV1Api, type EventsV1Event } from '@kubernetes/client-node';
-import { ensureServingCert, PLATFORM, type ServingCert, type ServingCertError } from '@serving-cert/core';
+import { ensureServingCert, type ServingCert, type ServingCertError } from '@serving-cert/core';
 import { CertificateAuthority } from '@serving-cert/core/pki';
 import { applyAppRbac, controlPlane, createNamespace, eventually } from '../helpers/cluster.js';
 import { nextEvent, recordingLogger } from '../helpers/tls.js';
@@ -20,17 +20,19 @@ const goodLeaf = (namespace: string) => {
   return { 'tls.crt': leaf.certPem, 'tls.key': leaf.keyPem, 'ca.crt': leaf.caPem };
 };
 
-/** A namespace with Service web (already annotated), its Secret, and an app user bound to deploy/app-rbac.yaml. */
+/**
+ * A namespace with Service web, its Secret written by the test, and an app user bound to
+ * deploy/app-rbac.yaml. The Service is not annotated (and the start does not annotate it): the
+ * test writes every version of web-tls itself, so cert-manager must not issue it.
+ */
 async function app(events: boolean) {
   const namespace = await createNamespace('events');
-  await core().createNamespacedService({ namespace, body: {
-    metadata: { name: 'web', annotations: { [PLATFORM.annotation]: 'web-tls' } }, spec: { ports: [{ port: 443 }] },
-  } });
+  await core().createNamespacedService({ namespace, body: { metadata: { name: 'web' }, spec: { ports: [{ port: 443 }] } } });
   await core().createNamespacedSecret({ namespace, body: { metadata: { name: 'web-tls' }, type: 'kubernetes.io/tls', data: secretData(goodLeaf(namespace)) } });
   const user = `app-${namespace}`;
   await applyAppRbac(namespace, 'web', user, { events });
   const logger = recordingLogger();
-  const cert: ServingCert = await ensureServingCert({ kubeConfig: controlPlane().addUser(user), source: 'api', serviceName: 'web', namespace, events: true, logger, timeoutMs: 30_000 });
+  const cert: ServingCert = await ensureServingCert({ kubeConfig: controlPlane().addUser(user), source: 'api', annotate: false, serviceName: 'web', namespace, events: true, logger, timeoutMs: 30_000 });
   cleanups.push(() => cert.close());
   const write = (files: Record<string, string>) => core().replaceNamespacedSecret({ namespace, name: 'web-tls', body: {
     metadata: { name: 'web-tls' }, type: 'kubernetes.io/tls', data: secretData(files),
@@ -64,7 +66,7 @@ describe('Kubernetes Events (events: true)', () => {
     await write(good);
     await rotated;
     refused = nextEvent<[ServingCertError]>(cert, 'error', 15_000);
-    await write(bad); // the same refused version again
+    await write({ ...good, 'tls.key': ca.issue().keyPem }); // another refused version, for the same reason
     await refused;
     const repeated = await eventually('the series of the ServingCertRefused Event', () => eventsIn(namespace, 'ServingCertRefused'), (found) => found[0]?.series?.count === 2);
     expect(repeated).toHaveLength(1);

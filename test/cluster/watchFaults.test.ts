@@ -41,7 +41,7 @@ describe('the api source when a watch is cut', () => {
       cut = () => proxy.dropConnections();
       watchesOpened = () => proxy.requests.filter((request) => request.watch).length;
     }
-    const cert = await ensureServingCert({ kubeConfig, source: 'api', serviceName: 'web', namespace, timeoutMs: 30_000, logger: recordingLogger() });
+    const cert = await ensureServingCert({ kubeConfig, source: 'api', annotate: false, serviceName: 'web', namespace, timeoutMs: 30_000, logger: recordingLogger() });
     cleanups.push(() => cert.close());
     const server = await startAttachedHttpsServer(cert);
     cleanups.push(() => server.close());

@@ -21,6 +21,18 @@ describe('summarizeRequest', () => {
 });
 
 describe('FaultPlan.decide', () => {
+  it('expires only watches with expireNextWatch, as many as asked, and forwards the rest', () => {
+    const plan = new FaultPlan();
+    plan.expireNextWatch({ count: 2, match: (request) => request.path.includes('secrets') });
+    const watch = summarizeRequest('GET', '/api/v1/namespaces/a/secrets?watch=1&resourceVersion=5');
+    const list = summarizeRequest('GET', '/api/v1/namespaces/a/secrets');
+    expect(plan.decide(list)).toEqual({ action: 'forward', dropAfterBytes: undefined, delayMs: 0 });
+    expect(plan.decide(watch)).toEqual({ action: 'expire', delayMs: 0 });
+    expect(plan.decide(summarizeRequest('GET', '/api/v1/namespaces/a/configmaps?watch=1'))).toMatchObject({ action: 'forward' });
+    expect(plan.decide(watch)).toEqual({ action: 'expire', delayMs: 0 });
+    expect(plan.decide(watch)).toMatchObject({ action: 'forward' });
+  });
+
   it('forwards everything untouched while nothing is armed', () => {
     const plan = new FaultPlan();
     expect(plan.decide(get)).toEqual(forward);

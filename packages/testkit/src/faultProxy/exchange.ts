@@ -62,6 +62,11 @@ class Exchange {
       );
       return;
     }
+    if (decision.action === 'expire') {
+      this.incoming.resume();
+      this.afterDelay(decision.delayMs, () => this.answerWithExpiredWatch());
+      return;
+    }
     this.forward(decision.delayMs, decision.dropAfterBytes).catch((error: unknown) => {
       // Only a bug in the proxy gets here; answer rather than leave the client hanging.
       if (this.clientGone() || this.response.headersSent) {
@@ -87,6 +92,15 @@ class Exchange {
   private answerWithStatus(code: number, message: string, retryAfterSeconds?: number): void {
     this.record(code);
     sendStatus(this.response, code, message, retryAfterSeconds);
+  }
+
+  /** As kube-apiserver answers a watch from a resourceVersion it no longer has. */
+  private answerWithExpiredWatch(): void {
+    this.record(200);
+    const status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', reason: 'Expired', code: 410,
+      message: 'fault proxy: too old resource version (injected in the watch stream)' };
+    this.response.writeHead(200, { 'content-type': 'application/json' });
+    this.response.end(`${JSON.stringify({ type: 'ERROR', object: status })}\n`);
   }
 
   private onResponseClosed(): void {

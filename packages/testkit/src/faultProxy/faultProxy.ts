@@ -42,6 +42,7 @@ export async function startFaultProxy(target: KubeConfig): Promise<FaultProxy> {
     url,
     requests: context.requests,
     failNext: (status, options) => plan.failNext(status, options),
+    expireNextWatch: (options) => plan.expireNextWatch(options),
     delay: (ms, options) => plan.delay(ms, options),
     dropConnections: () => connections.destroyAll(),
     dropNext: (options) => plan.dropNext(options),

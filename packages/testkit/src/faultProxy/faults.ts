@@ -5,12 +5,14 @@ type RequestMatcher = NonNullable<FaultOptions['match']>;
 interface ArmedFault {
   match: RequestMatcher | undefined;
   remaining: number;
-  effect: { kind: 'fail'; status: number; retryAfterSeconds: number | undefined } | { kind: 'drop'; afterBytes: number };
+  effect: { kind: 'fail'; status: number; retryAfterSeconds: number | undefined } | { kind: 'drop'; afterBytes: number } | { kind: 'expire' };
 }
 
 /** What the proxy does with one request: answer it with an error, or forward it (and maybe cut it). */
 export type FaultDecision =
   | { action: 'fail'; status: number; retryAfterSeconds: number | undefined; delayMs: number }
+  /** A watch answered 200 whose stream holds one ERROR event, 410 Expired, and ends. */
+  | { action: 'expire'; delayMs: number }
   /** `dropAfterBytes` undefined: relay the whole answer. */
   | { action: 'forward'; dropAfterBytes: number | undefined; delayMs: number };
 
@@ -48,6 +50,16 @@ export class FaultPlan {
     this.faults.push({ match: options.match, remaining: faultCount(options.count), effect: { kind: 'drop', afterBytes } });
   }
 
+  /**
+   * Arms an in-stream 410 for the next matching watches: what kube-apiserver answers to a watch
+   * whose resourceVersion it no longer has (200, then an ERROR event with a 410 Status); see
+   * `FaultProxy.expireNextWatch`. Requests that are not watches are forwarded as usual.
+   */
+  expireNextWatch(options: FaultOptions = {}): void {
+    const match = options.match;
+    this.faults.push({ match: (request) => request.watch && (match === undefined || match(request)), remaining: faultCount(options.count), effect: { kind: 'expire' } });
+  }
+
   /** Sets (replaces) the delay of matching answers; 0 turns it off. */
   delay(ms: number, options: { match?: RequestMatcher } = {}): void {
     if (!(Number.isFinite(ms) && ms >= 0)) throw new RangeError(`delay: ms must be 0 or more, got ${ms}`);
@@ -63,6 +75,7 @@ export class FaultPlan {
     const { ms, match } = this.delaySetting;
     const delayMs = match === undefined || match(request) ? ms : 0;
     if (fault?.kind === 'fail') return { action: 'fail', status: fault.status, retryAfterSeconds: fault.retryAfterSeconds, delayMs };
+    if (fault?.kind === 'expire') return { action: 'expire', delayMs };
     return { action: 'forward', dropAfterBytes: fault?.kind === 'drop' ? fault.afterBytes : undefined, delayMs };
   }
 

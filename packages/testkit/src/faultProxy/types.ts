@@ -55,6 +55,11 @@ export interface FaultProxy {
    * JSON body; 429 and 503 carry Retry-After when retryAfterSeconds is set).
    */
   failNext(status: number, options?: FaultOptions & { retryAfterSeconds?: number }): void;
+  /**
+   * Answer the next matching watch requests as kube-apiserver does when their resourceVersion is
+   * too old: 200, one ERROR event carrying a 410 Expired Status, end of stream.
+   */
+  expireNextWatch(options?: FaultOptions): void;
   /** Delay the start of the answers of matching requests by ms (0 turns it off). */
   delay(ms: number, options?: { match?: FaultOptions['match'] }): void;
   /** Destroy every open connection now, both sides, watches in the middle of their stream included. */
