@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -21,11 +21,18 @@ function tsBlocks(markdown: string): Array<{ line: number; code: string }> {
   return blocks;
 }
 
+/** The @types/node of each Node line users run: the repository's (20), and 22 and 24 as npm aliases. */
+const NODE_TYPES = [['20', '@types/node'], ['22', '@types/node22'], ['24', '@types/node24']] as const;
+
 describe("the READMEs' TypeScript examples", () => {
-  it('type-check, each as a module of its own, against the packages and @types/node of this repository', async () => {
+  it.each(NODE_TYPES)('type-check, each as a module of its own, against the packages and @types/node of Node %s', async (_line, typesPackage) => {
     // Inside the repository, so that @serving-cert/* and express resolve as they do for users.
     const dir = await mkdtemp(path.join(root, 'test', '.readme-examples-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    // typeRoots holds one "node": every `types: ['node']` and `/// <reference types="node" />`
+    // (in our .d.ts files and undici's) then means this line's @types/node.
+    await mkdir(path.join(dir, 'types'));
+    await symlink(path.join(root, 'node_modules', typesPackage), path.join(dir, 'types', 'node'), 'dir');
     const files: string[] = [];
     for (const readme of READMES) {
       const blocks = tsBlocks(await readFile(path.join(root, readme), 'utf8'));
@@ -37,7 +44,7 @@ describe("the READMEs' TypeScript examples", () => {
       }
     }
     await writeFile(path.join(dir, 'tsconfig.json'), JSON.stringify({
-      compilerOptions: { strict: true, noEmit: true, target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', types: ['node'], skipLibCheck: true },
+      compilerOptions: { strict: true, noEmit: true, target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', types: ['node'], typeRoots: ['./types'], skipLibCheck: true },
       files,
     }));
     const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
