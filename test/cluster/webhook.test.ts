@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AdmissionregistrationV1Api, AppsV1Api, CoreV1Api, KubernetesObjectApi, loadAllYaml, PatchStrategy, setHeaderOptions, type KubernetesObject, type V1ValidatingWebhookConfiguration } from '@kubernetes/client-node';
-import { ensureServingCert } from '@serving-cert/core';
+import { ensureServingCert, serviceDnsNames } from '@serving-cert/core';
+import { CertificateAuthority, type IssuedLeaf } from '@serving-cert/core/pki';
 import { keepCaBundle, type CaBundleKeeper } from '@serving-cert/core/webhook';
 import { createTeamLabelWebhook } from '@serving-cert/examples/teamLabelWebhook';
 import { LOOPBACK_PORT_ANNOTATION, type PlatformClient } from '@serving-cert/testkit';
@@ -30,17 +31,23 @@ async function applyWebhookRbac(name: string, user: string): Promise<void> {
 }
 
 /** The example webhook, served on the platform certificate, reachable from the API server as its Service. */
-async function webhook(options: { rbac?: boolean } = {}) {
+async function webhook(options: { rbac?: boolean; ownCa?: CertificateAuthority; logger?: ReturnType<typeof recordingLogger> } = {}) {
   const namespace = await createNamespace('hook');
   const guarded = await createNamespace('guarded');
   const core = admin().makeApiClient(CoreV1Api);
   await core.createNamespacedService({ namespace, body: { metadata: { name: 'team-label-webhook' }, spec: { ports: [{ port: 443, targetPort: 8443 }] } } });
+  if (options.ownCa) {
+    // The test writes every version of the Secret itself (the Service stays unannotated).
+    const leaf = options.ownCa.issue({ dnsNames: serviceDnsNames('team-label-webhook', namespace) });
+    await core.createNamespacedSecret({ namespace, body: { metadata: { name: 'team-label-webhook-tls' }, type: 'kubernetes.io/tls', data: tlsData(leaf) } });
+  }
   const user = `hook-${namespace}`;
   await applyAppRbac(namespace, 'team-label-webhook', user);
   const configName = `require-team-label-${namespace}`;
   if (options.rbac !== false) await applyWebhookRbac(configName, user);
   const kubeConfig = controlPlane().addUser(user);
-  const cert = await ensureServingCert({ kubeConfig, source: 'api', serviceName: 'team-label-webhook', namespace, timeoutMs: 30_000, trustGracePeriodMs: 3_000, logger: recordingLogger() });
+  const cert = await ensureServingCert({ kubeConfig, source: 'api', serviceName: 'team-label-webhook', namespace, timeoutMs: 30_000, trustGracePeriodMs: 3_000,
+    logger: options.logger ?? recordingLogger(), ...(options.ownCa ? { annotate: false } : {}) });
   cleanups.push(() => cert.close());
   const server = createTeamLabelWebhook(cert);
   server.listen(0, '127.0.0.1');
@@ -63,6 +70,9 @@ async function webhook(options: { rbac?: boolean } = {}) {
   cleanups.push(() => registration.deleteValidatingWebhookConfiguration({ name: configName }));
   return { namespace, guarded, cert, configName, kubeConfig, registration };
 }
+
+const tlsData = (leaf: IssuedLeaf) => Object.fromEntries(Object.entries({ 'tls.crt': leaf.certPem, 'tls.key': leaf.keyPem, 'ca.crt': leaf.caPem })
+  .map(([key, value]) => [key, Buffer.from(value).toString('base64')]));
 
 function deployment(name: string, labels: Record<string, string>) {
   return {
@@ -146,5 +156,40 @@ describe('an admission webhook on the platform certificate', () => {
     expect(error.code).toBe('E_FORBIDDEN');
     expect(error.message).toContain(`Grant it with a ClusterRole rule { apiGroups: ["admissionregistration.k8s.io"], resources: ["validatingwebhookconfigurations"], verbs: ["get"], resourceNames: ["${configName}"] }`);
     expect(error.message).toContain('deploy/webhook-rbac.yaml');
+  });
+
+  it('gains the CA of a new leaf before the server presents it, when the leaf comes before the CA', async () => {
+    // The order the platform does not give: the Secret names a new CA that service-root-ca does not.
+    const logger = recordingLogger();
+    const { namespace, guarded, cert, configName, kubeConfig, registration } = await webhook({ ownCa: CertificateAuthority.create(), logger });
+    const keeper = await keepCaBundle(cert, [{ kind: 'ValidatingWebhookConfiguration', name: configName }], { kubeConfig, logger });
+    cleanups.push(() => keeper.close());
+    const apps = admin().makeApiClient(AppsV1Api);
+    const failures: string[] = [];
+    let running = true;
+    const loop = (async () => {
+      for (let i = 0; running; i += 1) {
+        await apps.createNamespacedDeployment({ namespace: guarded, body: deployment(`loop-${i}`, { team: 'shop' }) })
+          .catch((error: { body?: string; message?: string }) => failures.push(error.body ?? error.message ?? 'failed'));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
+    const newCa = CertificateAuthority.create();
+    const leaf = newCa.issue({ dnsNames: serviceDnsNames('team-label-webhook', namespace) });
+    const before = logger.lines.length;
+    const rotated = new Promise((resolve) => cert.once('rotate', resolve));
+    const secret = await admin().makeApiClient(CoreV1Api).readNamespacedSecret({ namespace, name: 'team-label-webhook-tls' });
+    await admin().makeApiClient(CoreV1Api).replaceNamespacedSecret({ namespace, name: 'team-label-webhook-tls', body: { ...secret, data: tlsData(leaf) } });
+    await rotated;
+    const lines = logger.lines.slice(before).map((line) => line.message);
+    const patched = lines.findIndex((message) => message.startsWith(`caBundle of ValidatingWebhookConfiguration ${configName} set`));
+    const served = lines.findIndex((message) => message.endsWith('serving certificate rotated'));
+    expect(patched).toBeGreaterThanOrEqual(0);
+    expect(served).toBeGreaterThan(patched); // the caBundle had the new CA before a server presented the leaf
+    expect(await bundleOf(registration, configName)).toContain(newCa.certPem.trim());
+    await new Promise((resolve) => setTimeout(resolve, 1_000)); // admissions on the new leaf
+    running = false;
+    await loop;
+    expect(failures).toEqual([]);
   });
 });

@@ -148,3 +148,24 @@ export function followCertificate(cert: ServingCert, event: 'rotate' | 'trust', 
   (cert as unknown as NodeJS.EventEmitter).on(event, listener);
   return () => (cert as unknown as NodeJS.EventEmitter).off(event, listener);
 }
+
+/**
+ * The key under which a live handle lets serving-cert's own parts prepare for a new certificate
+ * before any server presents it (keepCaBundle puts its CA into a webhook's caBundle first).
+ */
+export const INTERNAL_PREPARE: unique symbol = Symbol.for('@serving-cert/core.internalPrepare') as never;
+
+/** A handle that awaits its preparers (each within a bound) before it serves a new certificate. */
+export interface InternalPreparation {
+  [INTERNAL_PREPARE](prepare: (next: CertificateState) => Promise<void>): () => void;
+}
+
+/**
+ * Runs `prepare` before `cert` serves each new certificate, within a bound (a preparer that
+ * fails or hangs is logged and the rotation goes on: a stuck API must not freeze rotations).
+ * Returns the function that stops it; a handle of another make is not prepared for (no-op).
+ */
+export function prepareServing(cert: ServingCert, prepare: (next: CertificateState) => Promise<void>): () => void {
+  const internal = (cert as Partial<InternalPreparation>)[INTERNAL_PREPARE];
+  return typeof internal === 'function' ? internal.call(cert, prepare) : () => {};
+}

@@ -173,13 +173,12 @@ export class LiveServingCert extends SubscribableEmitter implements ServingCert 
     const source = this.#options.servingSource;
     const read = await this.#servingGate.read(this.#abort.signal);
     if (this.#abort.signal.aborted || read.outcome === 'unchanged') return;
-    if (read.outcome === 'absent') {
-      this.#refuse('serving', new ServingCertError('E_MISSING', read.reason, { details: { source: source.description } }), undefined, false);
-      return;
-    }
+    if (read.outcome === 'absent') return this.#refuse('serving', new ServingCertError('E_MISSING', read.reason, { details: { source: source.description } }), undefined, false);
     if (read.outcome === 'refused') return this.#refuse('serving', read.error, read.version, read.known);
     const bundle = read.value;
     const previous = this.#current;
+    // Before any server presents it (a webhook's caBundle gains its CA first); then with the trust of that moment.
+    if (previous && await this.prepared(certificateStateOf(bundle, this.#trust.state.pem), this.#abort.signal)) return;
     const state = certificateStateOf(bundle, this.#trust.state.pem);
     try {
       // OpenSSL's own check of the pair, done once: installing it into the attached servers

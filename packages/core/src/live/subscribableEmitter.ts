@@ -1,6 +1,9 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../logger.js';
-import { INTERNAL_SUBSCRIBE, type InternalSubscriptions } from '../types.js';
+import { INTERNAL_PREPARE, INTERNAL_SUBSCRIBE, type CertificateState, type InternalPreparation, type InternalSubscriptions } from '../types.js';
+
+/** How long a rotation waits for one preparer (e.g. a caBundle patch) before it goes on anyway. */
+const PREPARE_BOUND_MS = 10_000;
 
 type InternalEvent = 'rotate' | 'trust';
 
@@ -12,9 +15,10 @@ type InternalEvent = 'rotate' | 'trust';
  * at the first throw and hand the exception to whoever emitted. `error` keeps EventEmitter's
  * semantics (the handle emits it only when someone listens).
  */
-export class SubscribableEmitter extends EventEmitter implements InternalSubscriptions {
+export class SubscribableEmitter extends EventEmitter implements InternalSubscriptions, InternalPreparation {
   readonly #logger: Logger;
   readonly #internal = new Map<InternalEvent, Set<() => void>>([['rotate', new Set()], ['trust', new Set()]]);
+  readonly #preparers = new Set<(next: CertificateState) => Promise<void>>();
 
   constructor(logger: Logger) {
     super();
@@ -27,6 +31,30 @@ export class SubscribableEmitter extends EventEmitter implements InternalSubscri
     const own = (): void => listener(); // a wrapper, so the same function may subscribe twice
     listeners.add(own);
     return () => listeners.delete(own);
+  }
+
+  [INTERNAL_PREPARE](prepare: (next: CertificateState) => Promise<void>): () => void {
+    const own = (next: CertificateState): Promise<void> => prepare(next);
+    this.#preparers.add(own);
+    return () => this.#preparers.delete(own);
+  }
+
+  /** Awaits every preparer for `next`, each within its bound; a failure is logged, never thrown. Returns whether `signal` aborted meanwhile. */
+  protected async prepared(next: CertificateState, signal: AbortSignal): Promise<boolean> {
+    await Promise.all([...this.#preparers].map(async (prepare) => {
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${PREPARE_BOUND_MS} ms`)), PREPARE_BOUND_MS);
+      });
+      try {
+        await Promise.race([prepare(next), bound]);
+      } catch (error) {
+        this.#logger.error({ error: String(error), serial: next.info.serialNumber }, `preparing to serve serial ${next.info.serialNumber} failed; serving it anyway`);
+      } finally {
+        clearTimeout(timer);
+      }
+    }));
+    return signal.aborted;
   }
 
   override emit(event: string | symbol, ...args: unknown[]): boolean {

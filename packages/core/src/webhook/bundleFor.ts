@@ -9,9 +9,14 @@ import { splitPem } from '../x509/pem.js';
  * served. Each CA once, in a stable order (current trust first).
  */
 export function caBundleFor(cert: ServingCert): string {
+  return caBundleOf(cert.trust.pem, cert.current.caPem ?? '');
+}
+
+/** Every CA certificate of the given PEM bundles, each once, in order. */
+export function caBundleOf(...bundles: string[]): string {
   const seen = new Set<string>();
   const out: string[] = [];
-  for (const block of [...splitPem(cert.trust.pem).blocks, ...splitPem(cert.current.caPem ?? '').blocks]) {
+  for (const block of bundles.flatMap((pem) => splitPem(pem).blocks)) {
     if (block.label !== 'CERTIFICATE') continue;
     const parsed = new X509Certificate(block.pem);
     if (!parsed.ca || seen.has(parsed.fingerprint256)) continue;

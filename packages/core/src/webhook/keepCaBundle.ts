@@ -4,8 +4,8 @@ import { apiError, statusOf } from '../kube/apiErrors.js';
 import { ClusterAccess } from '../kube/clusterAccess.js';
 import { Refresher } from '../live/refresher.js';
 import { consoleLogger, type Logger } from '../logger.js';
-import { followCertificate, type ServingCert } from '../types.js';
-import { caBundleFor } from './bundleFor.js';
+import { followCertificate, prepareServing, type ServingCert } from '../types.js';
+import { caBundleFor, caBundleOf } from './bundleFor.js';
 import { caBundlePatch, pathOf, type CaBundleTarget } from './caBundleTargets.js';
 
 /** Options of {@link keepCaBundle}. */
@@ -56,6 +56,16 @@ export async function keepCaBundle(cert: ServingCert, targets: readonly CaBundle
   };
   // Told before, and apart from, the app's own listeners: a throwing one cannot hold the caBundle back.
   const unfollow = [followCertificate(cert, 'trust', onChange), followCertificate(cert, 'rotate', onChange)];
+  // Before the server presents a new leaf, the caBundle gains the CA that issued it (when the
+  // leaf's Secret names a CA before service-root-ca does): the API server never sees a
+  // certificate its caBundle cannot verify.
+  unfollow.push(prepareServing(cert, async (next) => {
+    const wanted = caBundleOf(bundle, next.caPem ?? '');
+    if (wanted === bundle) return;
+    bundle = wanted;
+    for (const keeper of keepers) keeper.reconcile();
+    await Promise.all(keepers.map((keeper) => keeper.synced()));
+  }));
   const resync = setInterval(() => keepers.forEach((keeper) => keeper.reconcile()), options.resyncIntervalMs ?? 60_000);
   resync.unref();
   const close = async (): Promise<void> => {
