@@ -22,7 +22,7 @@ const LAYERS = {
   serve: { files: ['serve/**/*.ts'], may: ['options', 'x509'], heavy: [] },
   connect: { files: ['connect/**/*.ts'], may: ['options', 'x509', 'serve'], heavy: ['undici'] },
   // A subpath export of its own (@serving-cert/core/webhook): it may load client-node.
-  webhook: { files: ['webhook/**/*.ts'], may: ['options', 'kube', 'x509', 'live'], heavy: ['@kubernetes/client-node'] },
+  webhook: { files: ['webhook/**/*.ts'], may: ['options', 'kube', 'sources', 'x509', 'live'], heavy: ['@kubernetes/client-node'] },
   pki: { files: ['pki/**/*.ts'], may: ['pki'], heavy: ['node-forge'] },
 };
 const HEAVY = ['@kubernetes/client-node', 'node-forge', 'undici', 'chokidar', '@opentelemetry/api'];

@@ -41,6 +41,7 @@ export class SubscribableEmitter extends EventEmitter implements InternalSubscri
 
   /** Awaits every preparer for `next`, each within its bound; a failure is logged, never thrown. Returns whether `signal` aborted meanwhile. */
   protected async prepared(next: CertificateState, signal: AbortSignal): Promise<boolean> {
+    if (this.#preparers.size === 0) return signal.aborted; // the usual case: no await on a rotation
     await Promise.all([...this.#preparers].map(async (prepare) => {
       let timer: NodeJS.Timeout | undefined;
       const bound = new Promise<never>((_resolve, reject) => {

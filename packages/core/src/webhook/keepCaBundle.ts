@@ -4,6 +4,7 @@ import { apiError, statusOf } from '../kube/apiErrors.js';
 import { ClusterAccess } from '../kube/clusterAccess.js';
 import { Refresher } from '../live/refresher.js';
 import { consoleLogger, type Logger } from '../logger.js';
+import { sleep } from '../sources/api/waiting.js';
 import { followCertificate, prepareServing, type ServingCert } from '../types.js';
 import { caBundleFor, caBundleOf } from './bundleFor.js';
 import { caBundlePatch, pathOf, type CaBundleTarget } from './caBundleTargets.js';
@@ -203,17 +204,4 @@ class TargetKeeper {
       await sleep(Math.min(5_000, failures * 500), this.signal);
     }
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (ms <= 0 || signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
