@@ -1,12 +1,13 @@
 import { X509Certificate } from 'node:crypto';
 import * as tls from 'node:tls';
 import type { PeerCertificate } from 'node:tls';
-import { buildConnector, type Agent } from 'undici';
+import type { Agent, buildConnector } from 'undici';
 import { ServingCertError } from '../errors.js';
 import type { PeerAuthorizer } from '../serve/authorizer.js';
 import type { ServingCert } from '../types.js';
 import { followMaterialChanges } from './handleFanOut.js';
-import { MtlsDispatcher } from './mtlsDispatcher.js';
+import { loadUndici } from './loadUndici.js';
+import { newMtlsDispatcher, type MtlsDispatcher } from './mtlsDispatcher.js';
 import { serviceOfHost } from './serviceOfHost.js';
 
 /** Options of {@link createMtlsDispatcher}: undici Agent options, plus who the server must be. */
@@ -60,6 +61,7 @@ export function createMtlsDispatcher(cert: ServingCert, options: MtlsOptions = {
   // The handle's own SecureContext (key, cert, trust bundle), rebuilt by it once per change:
   // a thousand dispatchers then cost nothing per rotation. Pooled sockets keep the old client
   // certificate; a new connector (with an empty session cache) only affects new ones.
+  const { buildConnector } = loadUndici();
   let connector = build();
   function build(): buildConnector.connector {
     return buildConnector({
@@ -75,7 +77,7 @@ export function createMtlsDispatcher(cert: ServingCert, options: MtlsOptions = {
   const stopFollowing = followMaterialChanges(cert, () => {
     connector = build();
   });
-  return new MtlsDispatcher({
+  return newMtlsDispatcher({
     ...agentOptions,
     // The connector's own servername (expectedName) wins over the one undici derives from the URL.
     connect: (connectOptions, callback) => connector(connectOptions, callback),

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import * as tls from 'node:tls';
-import { Agent, buildConnector, getGlobalDispatcher, setGlobalDispatcher, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { ServingCert } from '../types.js';
 import { followMaterialChanges } from './handleFanOut.js';
+import { loadUndici } from './loadUndici.js';
 
 /** Node >= 22.15 / 23.5 (getCACertificates) and 24.5 (setDefaultCACertificates); absent from @types/node 20. */
 interface DefaultCaApi {
@@ -35,6 +36,7 @@ function defaultCas(): string[] {
  * global dispatcher and `https.globalAgent` are what it sets.
  */
 export function installGlobalTrust(cert: ServingCert): () => void {
+  const { Agent, buildConnector, getGlobalDispatcher, setGlobalDispatcher } = loadUndici();
   const previousDispatcher: Dispatcher = getGlobalDispatcher();
   const agentOptions = https.globalAgent.options;
   const hadCa = Object.hasOwn(agentOptions, 'ca');
@@ -42,7 +44,7 @@ export function installGlobalTrust(cert: ServingCert): () => void {
   const previousDefaults = defaultCaApi.setDefaultCACertificates ? defaultCas() : undefined;
   const baseline = previousDefaults ?? defaultCas();
 
-  let dispatcher: Agent | undefined;
+  let dispatcher: InstanceType<typeof Agent> | undefined;
   let appliedPem: string | undefined;
   const apply = (): void => {
     if (cert.trust.pem === appliedPem) return; // a rotation without a trust change
