@@ -1,4 +1,10 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
+import { loadYaml } from '@kubernetes/client-node';
 import { CertificateAuthority } from '@serving-cert/core/pki';
 import { writeAtomicVolume } from '@serving-cert/testkit';
 import { servingCert } from '../helpers/cli.js';
@@ -24,7 +30,7 @@ describe('serving-cert inspect', () => {
     const result = await servingCert(['inspect', dir, '--service', 'web', '--namespace', 'shop']);
     expect(result.code).toBe(0);
     expect(result.stdout).toContain(`serial       ${leaf.leaf.serialNumber}`);
-    expect(result.stdout.match(/^ {2}PASS/gm)).toHaveLength(6);
+    expect(result.stdout.match(/^ {2}PASS/gm)).toHaveLength(8);
     expect(result.stdout).toContain('valid: serving-cert would serve this');
   });
 
@@ -54,13 +60,37 @@ describe('serving-cert inspect', () => {
     expect(result.stdout).toContain('invalid: serving-cert would refuse this');
   });
 
-  it('--json gives the same report as data', async () => {
+  it.each([[['--json']], [['-o', 'json']], [['--output=json']]])('%j gives the same report as data, keyed by stable check ids and error codes', async (flag) => {
     const dir = await volume({ 'tls.crt': 'not a certificate', 'tls.key': 'nor a key' });
-    const result = await servingCert(['inspect', dir, '--json']);
+    const result = await servingCert(['inspect', dir, ...flag]);
     expect(result.code).toBe(1);
-    const report = JSON.parse(result.stdout) as { ok: boolean; checks: Array<{ check: string; status: string }> };
+    const report = JSON.parse(result.stdout) as { ok: boolean; checks: Array<{ id: string; status: string; problems: Array<{ code: string }> }> };
     expect(report.ok).toBe(false);
-    expect(report.checks.map((check) => check.status)).toEqual(['pass', 'fail', 'skipped', 'skipped', 'skipped', 'skipped']);
+    expect(report.checks.map((check) => `${check.id} ${check.status}`)).toEqual([
+      'files pass', 'parse fail', 'key-match skipped', 'validity skipped', 'key-usage skipped', 'strength skipped', 'dns-names skipped', 'chain skipped',
+    ]);
+    expect(report.checks[1]!.problems.map((problem) => problem.code)).toContain('E_PARSE');
+  });
+
+  it('-o yaml gives the same report as YAML', async () => {
+    const expired = ca.issue({ dnsNames: WEB_NAMES, notBefore: new Date(Date.now() - 3e9), notAfter: new Date(Date.now() - 1e9) });
+    const dir = await volume({ 'tls.crt': expired.certPem, 'tls.key': expired.keyPem, 'ca.crt': expired.caPem });
+    const yaml = await servingCert(['inspect', dir, '--service', 'web', '-n', 'shop', '-o', 'yaml']);
+    const json = await servingCert(['inspect', dir, '--service', 'web', '-n', 'shop', '-o', 'json']);
+    expect(yaml.code).toBe(1);
+    expect(loadYaml(yaml.stdout)).toEqual(JSON.parse(json.stdout));
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, checks: expect.arrayContaining([{ id: 'validity', title: expect.any(String), status: 'fail', problems: [{ code: 'E_EXPIRED', message: expect.stringContaining('expired at') }] }]) });
+  });
+
+  it('--cluster-domain sets the fourth name the leaf must cover', async () => {
+    const leaf = ca.issue({ dnsNames: ['web', 'web.shop', 'web.shop.svc', 'web.shop.svc.corp.example'] });
+    const dir = await volume({ 'tls.crt': leaf.certPem, 'tls.key': leaf.keyPem, 'ca.crt': leaf.caPem });
+    const assumed = await servingCert(['inspect', dir, '--service', 'web', '-n', 'shop', '-o', 'json']);
+    expect(assumed.code).toBe(1);
+    expect(JSON.parse(assumed.stdout)).toMatchObject({ checks: expect.arrayContaining([expect.objectContaining({ id: 'dns-names', status: 'fail' })]) });
+    const told = await servingCert(['inspect', dir, '--service', 'web', '-n', 'shop', '--cluster-domain', 'corp.example', '-o', 'json']);
+    expect(told.code, told.stderr).toBe(0);
+    expect(JSON.parse(told.stdout)).toMatchObject({ ok: true, dnsNames: ['web', 'web.shop', 'web.shop.svc', 'web.shop.svc.corp.example'] });
   });
 });
 
@@ -74,15 +104,112 @@ describe('serving-cert manifests and usage', () => {
     expect(app.stdout).toContain('optional: true');
   });
 
-  it.each([
+  const usageErrors: Array<[string[], RegExp]> = [
     [['frobnicate'], /unknown command "frobnicate"/],
-    [['inspect'], /inspect needs a folder/],
+    [['inspect'], /inspect needs a folder, or secret NAME/],
+    [['inspect', 'secret'], /inspect secret needs the Secret's NAME/],
+    [['inspect', '/tmp', '--frobnicate'], /Unknown option '--frobnicate'/],
+    [['inspect', '/tmp', '--service', 'web'], /--service and --namespace go together/],
+    [['inspect', '/tmp', '--cluster-domain', 'not a domain!'], /--cluster-domain "not a domain!" is not a DNS domain/],
+    [['inspect', '/tmp', '-A'], /-A\/--all-namespaces does not apply/],
     [['manifests', 'everything'], /manifests takes platform or app/],
-    [['doctor'], /doctor needs --service and --namespace/],
-  ])('exits 2 with usage for %j', async (args, message) => {
+    [['doctor'], /doctor needs --service \(or SERVING_CERT_SERVICE\)/],
+    [['doctor', '--service', 'web', '-n', 'shop', '-A'], /-A\/--all-namespaces and -n\/--namespace exclude each other/],
+  ];
+
+  it.each(usageErrors)('exits 2 with usage for %j', async (args, message) => {
     const result = await servingCert(args, { SERVING_CERT_SERVICE: '', POD_NAMESPACE: '' });
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(message);
     expect(result.stderr).toContain('usage:');
+    expect(result.stdout).toBe('');
+  });
+
+  // manifests prints YAML only: its -o json is a usage error of its own.
+  it.each(usageErrors.filter(([args]) => args[0] !== 'manifests'))('with -o json, %j also prints a JSON error object on stdout', async (args, message) => {
+    const result = await servingCert([...args, '-o', 'json'], { SERVING_CERT_SERVICE: '', POD_NAMESPACE: '' });
+    expect(result.code).toBe(2);
+    const { error } = JSON.parse(result.stdout) as { error: { code: string; message: string } };
+    expect(error.code).toBe('E_USAGE');
+    expect(error.message).toMatch(message);
+  });
+
+  it.each([
+    [['-o', 'xml'], /-o\/--output takes text, json, yaml, not "xml"/],
+    [['--json', '-o', 'yaml'], /--json is -o json: it contradicts -o yaml/],
+  ])('refuses the output flags %j', async (flags, message) => {
+    const result = await servingCert(['inspect', '/tmp', ...flags]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+  });
+
+  it('-o yaml also gives the error as YAML', async () => {
+    const result = await servingCert(['inspect', '-o', 'yaml']);
+    expect(result.code).toBe(2);
+    expect(loadYaml(result.stdout)).toEqual({ error: { code: 'E_USAGE', message: 'inspect needs a folder, or secret NAME' } });
+  });
+});
+
+describe('serving-cert help and version', () => {
+  const core = JSON.parse(readFileSync(new URL('../../packages/core/package.json', import.meta.url), 'utf8')) as { version: string; bin: Record<string, string> };
+
+  it('`npx serving-cert --version` runs the committed bin entry of the checkout and prints core\'s version', async () => {
+    expect(core.bin['serving-cert']).toBe('./bin/serving-cert.js');
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    const { stdout } = await promisify(execFile)('npx', ['--no-install', 'serving-cert', '--version'], { cwd: root, timeout: 60_000 });
+    expect(stdout).toBe(`${core.version}\n`);
+    expect(JSON.parse((await servingCert(['--version', '-o', 'json'])).stdout)).toEqual({ version: core.version });
+  });
+
+  it.each([
+    [['inspect', '--help'], 'serving-cert inspect secret NAME'],
+    [['inspect', 'secret', 'web-tls', '-h'], '--cluster-domain D'],
+    [['doctor', '--help'], 'serving-cert doctor --service S'],
+    [['manifests', '--help'], 'serving-cert manifests [platform|app]'],
+    [['help', 'inspect'], 'serving-cert inspect DIR'],
+    [['--help'], 'inspect secret NAME       the validation gate on a Secret'],
+    [[], 'usage: serving-cert <command>'],
+  ])('%j prints the help on stdout and exits 0', async (args, expected) => {
+    const result = await servingCert(args);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(expected);
+    expect(result.stdout).toContain('exit codes:');
+    expect(result.stdout).not.toContain('kind: ClusterPolicy'); // manifests --help is not the manifests
+  });
+});
+
+describe('serving-cert with an unreachable cluster or none', () => {
+  it('doctor reports the unreachable API server as a failed check, not a raw fetch error, and exits 2', async () => {
+    const { dir, remove } = await tempDir();
+    cleanups.push(remove);
+    const kubeconfig = `${dir}/kubeconfig`;
+    // Port 1 on loopback: nothing listens there, the connection is refused at once.
+    await writeFile(kubeconfig, JSON.stringify({ apiVersion: 'v1', kind: 'Config', 'current-context': 'away',
+      clusters: [{ name: 'away', cluster: { server: 'https://127.0.0.1:1' } }], users: [{ name: 'me', user: { token: 'not-a-secret' } }],
+      contexts: [{ name: 'away', context: { cluster: 'away', user: 'me', namespace: 'shop' } }] }));
+    const text = await servingCert(['doctor', '--service', 'web', '--kubeconfig', kubeconfig]);
+    expect(text.code).toBe(2);
+    expect(text.stdout).toMatch(/FAIL {2}API server https:\/\/127\.0\.0\.1:1: cannot be reached: ECONNREFUSED/);
+    expect(text.stdout).toContain('fix: check the server of the kubeconfig');
+    expect(text.stderr).toBe('');
+    const json = await servingCert(['doctor', '--service', 'web', '--kubeconfig', kubeconfig, '-o', 'json']);
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, namespace: 'shop', checks: [{ id: 'api-server', status: 'fail', code: 'E_UNREACHABLE' }] });
+    const secret = await servingCert(['inspect', 'secret', 'web-tls', '--kubeconfig', kubeconfig, '-o', 'json']);
+    expect(secret.code).toBe(2);
+    expect(JSON.parse(secret.stdout)).toMatchObject({ error: { code: 'E_UNREACHABLE', message: expect.stringContaining('ECONNREFUSED') } });
+  });
+
+  it.each([
+    [['doctor', '--service', 'web'], 'E_NO_CLUSTER', /no cluster: not in a pod, and no KUBECONFIG/],
+    [['inspect', 'secret', 'web-tls', '--kubeconfig', '/nonexistent/kubeconfig'], 'E_CONFIG', /--kubeconfig \/nonexistent\/kubeconfig: no such file/],
+  ])('%j exits 2 with %s', async (args, code, message) => {
+    const { dir, remove } = await tempDir();
+    cleanups.push(remove);
+    const env = { KUBECONFIG: `${dir}/none`, HOME: dir, KUBERNETES_SERVICE_HOST: '' };
+    const result = await servingCert([...args, '-o', 'json'], env);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(JSON.parse(result.stdout)).toMatchObject({ error: { code } });
   });
 });

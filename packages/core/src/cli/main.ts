@@ -1,82 +1,74 @@
-#!/usr/bin/env node
-// The serving-cert command: inspect a certificate folder, check a cluster, print the manifests.
+// The serving-cert command: inspect a certificate folder or Secret, check a cluster, print the
+// manifests. bin/serving-cert.js runs main(); each command parses its flags with parseCommand.
 import { readFileSync, readdirSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { serviceDnsNames } from '../options/platformNames.js';
-import { formatInspect, inspect } from './inspect.js';
+import { isServingCertError } from '../errors.js';
+import { CliError, parseCommand, requestedOutput, UsageError, type OutputFormat } from './args.js';
+import { doctorCommand } from './doctorCommand.js';
+import { COMMAND_HELP, helpOf } from './help.js';
+import { inspectCommand } from './inspectCommand.js';
+import { EXIT, printError, printResult } from './output.js';
 
-const USAGE = `usage:
-  serving-cert inspect DIR [--service S --namespace N] [--json]
-      Reads tls.crt, tls.key and ca.crt from DIR (a mounted Secret or any folder), prints the
-      certificate and each check of serving-cert's validation gate. Exit 0 when it passes, 1 when not.
-  serving-cert doctor [--service S --namespace N] [--json]
-      With a kubeconfig (or in a pod): each thing serving-cert depends on, pass or fail, with the fix.
-      Defaults: SERVING_CERT_SERVICE, POD_NAMESPACE. Exit 0 when all pass, 1 when not.
-  serving-cert manifests [platform|app]
-      Prints the YAML of deploy/: the platform's Kyverno policies and RBAC, or the app's RBAC and example.`;
-
+/** Runs the command line `argv` (without node and the script) and returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  const { values, positionals } = parseArgs({
-    args: rest,
-    allowPositionals: true,
-    options: { service: { type: 'string' }, namespace: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
-  });
-  const service = values.service ?? process.env.SERVING_CERT_SERVICE;
-  const namespace = values.namespace ?? process.env.POD_NAMESPACE;
-  switch (command) {
-    case 'inspect': {
-      const dir = positionals[0];
-      if (!dir) return usage('inspect needs a folder');
-      if ((service === undefined) !== (namespace === undefined)) return usage('--service and --namespace go together');
-      const names = service && namespace ? serviceDnsNames(service, namespace) : [];
-      const report = await inspect(dir, names);
-      process.stdout.write(`${values.json ? JSON.stringify(report, null, 2) : formatInspect(report)}\n`);
-      return report.ok ? 0 : 1;
-    }
-    case 'doctor': {
-      if (!service || !namespace) return usage('doctor needs --service and --namespace (or SERVING_CERT_SERVICE and POD_NAMESPACE)');
-      // Loaded only here: @kubernetes/client-node takes a good part of a second to import.
-      const { ClusterAccess } = await import('../kube/clusterAccess.js');
-      const { doctor, formatDoctor } = await import('./doctor.js');
-      const access = ClusterAccess.resolve({});
-      if (!access) {
-        process.stderr.write('serving-cert doctor: no cluster: not in a pod, and no KUBECONFIG or ~/.kube/config\n');
-        return 2;
+  const format = requestedOutput(argv);
+  const known = command !== undefined && Object.hasOwn(COMMAND_HELP, command) ? command as keyof typeof COMMAND_HELP : undefined;
+  try {
+    if (known && (rest.includes('--help') || rest.includes('-h'))) return help(known);
+    switch (command) {
+      case 'inspect': return await inspectCommand(rest);
+      case 'doctor': return await doctorCommand(rest);
+      case 'manifests': return manifestsCommand(rest);
+      case '--version':
+      case 'version': {
+        const { options } = parseCommand(rest);
+        const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+        printResult(options.output, { version }, () => version);
+        return EXIT.pass;
       }
-      const checks = await doctor(access, { serviceName: service, namespace });
-      process.stdout.write(`${values.json ? JSON.stringify(checks, null, 2) : formatDoctor(checks)}\n`);
-      return checks.some((check) => check.status === 'fail') ? 1 : 0;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h': {
+        const about = rest[0];
+        if (about !== undefined && !Object.hasOwn(COMMAND_HELP, about)) throw new UsageError(`no help for "${about}": the commands are ${Object.keys(COMMAND_HELP).join(', ')}`);
+        return help(about as keyof typeof COMMAND_HELP | undefined);
+      }
+      default:
+        throw new UsageError(`unknown command "${command}"`);
     }
-    case 'manifests': {
-      const which = positionals[0] ?? 'platform';
-      const base = new URL('../../deploy/', import.meta.url);
-      const files = which === 'platform'
-        ? readdirSync(new URL('platform/', base)).filter((file) => file.endsWith('.yaml')).map((file) => new URL(`platform/${file}`, base))
-        : which === 'app' ? [new URL('app-rbac.yaml', base), new URL('example-app.yaml', base)] : undefined;
-      if (!files) return usage(`manifests takes platform or app, not "${which}"`);
-      process.stdout.write(files.map((file) => readFileSync(file, 'utf8').trimEnd()).join('\n---\n') + '\n');
-      return 0;
-    }
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      process.stdout.write(`${USAGE}\n`);
-      return 0;
-    default:
-      return usage(`unknown command "${command}"`);
+  } catch (error) {
+    return failed(error, format, known);
   }
 }
 
-function usage(problem: string): number {
-  process.stderr.write(`serving-cert: ${problem}\n${USAGE}\n`);
-  return 2;
+function help(command?: keyof typeof COMMAND_HELP): number {
+  process.stdout.write(`${helpOf(command)}\n`);
+  return EXIT.pass;
 }
 
-try {
-  process.exitCode = await main(process.argv.slice(2));
-} catch (error) {
-  process.stderr.write(`serving-cert: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exitCode = 2;
+/** Every error of the command: on stderr, and as a JSON (or YAML) error object on stdout when asked. Exit 2. */
+function failed(error: unknown, format: OutputFormat, command: keyof typeof COMMAND_HELP | undefined): number {
+  if (error instanceof UsageError) {
+    printError(format, error.code, error.message, `${helpOf(command)}`.split('\n\nflags of every command')[0] + `\n(serving-cert ${command ?? ''}${command ? ' ' : ''}--help for the flags)`);
+  } else if (error instanceof CliError || isServingCertError(error)) {
+    printError(format, error.code, error.message);
+  } else {
+    printError(format, 'E_INTERNAL', `an internal error of serving-cert (${error instanceof Error ? error.stack ?? error.message : String(error)}); please report it`);
+  }
+  return EXIT.usageOrNoCluster;
+}
+
+/** `serving-cert manifests [platform|app]`: the YAML of deploy/ (shipped in the package). */
+function manifestsCommand(args: string[]): number {
+  const { options, positionals } = parseCommand(args);
+  if (options.output === 'json') throw new UsageError('manifests prints YAML: -o json does not apply');
+  const which = positionals[0] ?? 'platform';
+  const base = new URL('../../deploy/', import.meta.url);
+  const files = which === 'platform'
+    ? readdirSync(new URL('platform/', base)).filter((file) => file.endsWith('.yaml')).sort().map((file) => new URL(`platform/${file}`, base))
+    : which === 'app' ? [new URL('app-rbac.yaml', base), new URL('example-app.yaml', base)] : undefined;
+  if (!files || positionals.length > 1) throw new UsageError(`manifests takes platform or app, not "${positionals.join(' ')}"`);
+  process.stdout.write(files.map((file) => readFileSync(file, 'utf8').trimEnd()).join('\n---\n') + '\n');
+  return EXIT.pass;
 }

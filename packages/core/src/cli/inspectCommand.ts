@@ -1,0 +1,48 @@
+import { serviceDnsNames } from '../options/platformNames.js';
+import { CliError, parseCommand, UsageError, type CommonOptions } from './args.js';
+import { formatInspect, inspect, type InspectReport } from './inspect.js';
+import { EXIT, printResult } from './output.js';
+
+// A DNS domain as kubelet's --cluster-domain takes it: labels of letters, digits and hyphens.
+const DOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/;
+
+/** `serving-cert inspect DIR` and `serving-cert inspect secret NAME`. */
+export async function inspectCommand(args: string[]): Promise<number> {
+  const { options, flags, positionals } = parseCommand(args, { service: 'string', 'cluster-domain': 'string' });
+  if (options.allNamespaces) throw new UsageError('inspect reads one folder or Secret: -A/--all-namespaces does not apply');
+  const clusterDomain = flags['cluster-domain'] as string | undefined;
+  if (clusterDomain !== undefined && !DOMAIN.test(clusterDomain)) throw new UsageError(`--cluster-domain "${clusterDomain}" is not a DNS domain (e.g. cluster.local)`);
+  const service = (flags.service as string | undefined) ?? (process.env.SERVING_CERT_SERVICE || undefined);
+  const namesOf = (namespace: string) => (name: string) => serviceDnsNames(name, namespace, clusterDomain);
+
+  let report: InspectReport;
+  if (positionals[0] === 'secret') {
+    const [, name, ...extra] = positionals;
+    if (!name) throw new UsageError('inspect secret needs the Secret\'s NAME (for a folder named "secret", write ./secret)');
+    if (extra.length > 0) throw new UsageError(`inspect secret takes one NAME, not also ${extra.join(' ')}`);
+    report = await inspectClusterSecret(options, name, flags.service as string | undefined, namesOf);
+  } else {
+    const [dir, ...extra] = positionals;
+    if (!dir) throw new UsageError('inspect needs a folder, or secret NAME');
+    if (extra.length > 0) throw new UsageError(`inspect takes one folder, not also ${extra.join(' ')}`);
+    const namespace = options.namespace ?? (process.env.POD_NAMESPACE || undefined);
+    if ((service === undefined) !== (namespace === undefined)) throw new UsageError('--service and --namespace go together');
+    report = await inspect(dir, service && namespace ? namesOf(namespace)(service) : []);
+  }
+  printResult(options.output, report, () => formatInspect(report));
+  return report.ok ? EXIT.pass : EXIT.fail;
+}
+
+async function inspectClusterSecret(options: CommonOptions, name: string, service: string | undefined, namesOf: (namespace: string) => (service: string) => string[]): Promise<InspectReport> {
+  const { clusterAccessFor, namespaceFor } = await import('./clusterAccessFor.js');
+  const access = clusterAccessFor(options);
+  if (!access) throw noCluster();
+  const namespace = namespaceFor(options, access);
+  const { inspectSecret } = await import('./inspectSecret.js');
+  return inspectSecret(access, { namespace, name, ...(service ? { serviceName: service } : {}), dnsNamesOf: namesOf(namespace) });
+}
+
+/** Neither a pod nor a kubeconfig: exit 2, E_NO_CLUSTER. */
+export function noCluster(): CliError {
+  return new CliError('E_NO_CLUSTER', 'no cluster: not in a pod, and no KUBECONFIG or ~/.kube/config (pass --kubeconfig FILE)');
+}
