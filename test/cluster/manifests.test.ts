@@ -52,10 +52,16 @@ describe('serving-cert doctor against the real platform', () => {
     } });
     await eventually('Ready', async () => (await servingCert(['doctor', '--service', 'web', '--namespace', ns], { KUBECONFIG: kubeconfigFile })), (result) => result.code === 0, 20_000);
     const result = await servingCert(['doctor', '--service', 'web', '--namespace', ns, '--json'], { KUBECONFIG: kubeconfigFile });
-    const checks = JSON.parse(result.stdout) as Array<{ check: string; status: string }>;
-    expect(checks.map((check) => `${check.status} ${check.check}`)).toEqual([
-      `pass Service ${ns}/web`, 'pass RBAC of the current identity', `pass Certificate ${ns}/web-cert`, 'pass ClusterIssuer cpaas-ca',
-      `pass Secret ${ns}/service-root-ca`, 'pass ClusterPolicy clone-ca-secret', 'pass ClusterPolicy sync-ca-rotation', 'pass ClusterPolicy generate-service-cert',
+    const report = JSON.parse(result.stdout) as { ok: boolean; namespace: string; checks: Array<{ id: string; title: string; status: string }> };
+    expect(report).toMatchObject({ ok: true, namespace: ns });
+    // Stable ids for scripts; the titles name the objects for people.
+    expect(report.checks.map((check) => `${check.status} ${check.id}`)).toEqual([
+      'pass api-server', 'pass service', 'pass rbac', 'pass certificate', 'pass cluster-issuer', 'pass ca-secret',
+      'pass policy.clone-ca-secret', 'pass policy.sync-ca-rotation', 'pass policy.generate-service-cert',
+    ]);
+    expect(report.checks.slice(1).map((check) => check.title)).toEqual([
+      `Service ${ns}/web`, 'RBAC of the current identity', `Certificate ${ns}/web-cert`, 'ClusterIssuer cpaas-ca',
+      `Secret ${ns}/service-root-ca`, 'ClusterPolicy clone-ca-secret', 'ClusterPolicy sync-ca-rotation', 'ClusterPolicy generate-service-cert',
     ]);
   });
 
