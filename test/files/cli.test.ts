@@ -1,13 +1,13 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadYaml } from '@kubernetes/client-node';
 import { CertificateAuthority } from '@serving-cert/core/pki';
 import { writeAtomicVolume } from '@serving-cert/testkit';
-import { servingCert } from '../helpers/cli.js';
+import { servingCert, servingCertBin } from '../helpers/cli.js';
 import { tempDir, WEB_NAMES } from '../helpers/tls.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -80,6 +80,16 @@ describe('serving-cert inspect', () => {
     expect(yaml.code).toBe(1);
     expect(loadYaml(yaml.stdout)).toEqual(JSON.parse(json.stdout));
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, checks: expect.arrayContaining([{ id: 'validity', title: expect.any(String), status: 'fail', problems: [{ code: 'E_EXPIRED', message: expect.stringContaining('expired at') }] }]) });
+  });
+
+  it('in a pod (POD_NAMESPACE set) inspect DIR without --service checks no names; with SERVING_CERT_SERVICE, that Service\'s', async () => {
+    const leaf = ca.issue({ dnsNames: WEB_NAMES });
+    const dir = await volume({ 'tls.crt': leaf.certPem, 'tls.key': leaf.keyPem, 'ca.crt': leaf.caPem });
+    const bare = await servingCert(['inspect', dir, '-o', 'json'], { POD_NAMESPACE: 'shop', SERVING_CERT_SERVICE: '' });
+    expect(bare.code, bare.stderr).toBe(0);
+    expect(JSON.parse(bare.stdout)).toMatchObject({ dnsNames: [], checks: expect.arrayContaining([expect.objectContaining({ id: 'dns-names', status: 'skipped' })]) });
+    const fromEnv = await servingCert(['inspect', dir, '-o', 'json'], { POD_NAMESPACE: 'shop', SERVING_CERT_SERVICE: 'web' });
+    expect(JSON.parse(fromEnv.stdout)).toMatchObject({ ok: true, dnsNames: WEB_NAMES });
   });
 
   it('--cluster-domain sets the fourth name the leaf must cover', async () => {
@@ -159,6 +169,16 @@ describe('serving-cert help and version', () => {
     const { stdout } = await promisify(execFile)('npx', ['--no-install', 'serving-cert', '--version'], { cwd: root, timeout: 60_000 });
     expect(stdout).toBe(`${core.version}\n`);
     expect(JSON.parse((await servingCert(['--version', '-o', 'json'])).stdout)).toEqual({ version: core.version });
+  });
+
+  it('the bin entry, before the build, says to run it (npm links it at install, when dist/ is not there yet)', async () => {
+    const { dir, remove } = await tempDir();
+    cleanups.push(remove);
+    await mkdir(`${dir}/bin`);
+    await copyFile(servingCertBin, `${dir}/bin/serving-cert.js`);
+    await writeFile(`${dir}/package.json`, '{"type":"module"}');
+    const result = await promisify(execFile)(process.execPath, [`${dir}/bin/serving-cert.js`, '--version']).catch((error: { code: number; stderr: string }) => error);
+    expect(result).toMatchObject({ code: 2, stderr: expect.stringContaining('not built yet: run `npm run build`') });
   });
 
   it.each([

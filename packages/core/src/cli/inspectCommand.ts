@@ -25,7 +25,8 @@ export async function inspectCommand(args: string[]): Promise<number> {
     const [dir, ...extra] = positionals;
     if (!dir) throw new UsageError('inspect needs a folder, or secret NAME');
     if (extra.length > 0) throw new UsageError(`inspect takes one folder, not also ${extra.join(' ')}`);
-    const namespace = options.namespace ?? (process.env.POD_NAMESPACE || undefined);
+    // In a pod POD_NAMESPACE is always set: only an explicit -n asks for a Service's names.
+    const namespace = options.namespace ?? (service === undefined ? undefined : process.env.POD_NAMESPACE || undefined);
     if ((service === undefined) !== (namespace === undefined)) throw new UsageError('--service and --namespace go together');
     report = await inspect(dir, service && namespace ? namesOf(namespace)(service) : []);
   }
