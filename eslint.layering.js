@@ -4,7 +4,8 @@
 // before it and the base files (errors, logger, types), never one after it. Type-only imports
 // of pki and of heavy packages are allowed (they cost nothing at run time); a value import
 // outside their own place is not: node-forge loads only when something issues, client-node
-// only when a cluster is used, undici only when a dispatcher is made, all through import().
+// only when a cluster is used, undici only when a dispatcher is made (connect/loadUndici.ts,
+// synchronously), the others through import().
 
 const FOLDERS = ['options', 'kube', 'sources', 'x509', 'live', 'observe', 'serve', 'connect', 'webhook', 'cli', 'pki'];
 

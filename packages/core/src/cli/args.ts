@@ -40,6 +40,11 @@ export class CliError extends Error {
   }
 }
 
+/** Neither a pod nor a kubeconfig (nor --kubeconfig): exit 2, E_NO_CLUSTER. */
+export function noCluster(): CliError {
+  return new CliError('E_NO_CLUSTER', 'no cluster: not in a pod, and no KUBECONFIG or ~/.kube/config (pass --kubeconfig FILE)');
+}
+
 /** A command line that cannot be run as written: exit 2, with the usage of the command. */
 export class UsageError extends CliError {
   override readonly name = 'UsageError';

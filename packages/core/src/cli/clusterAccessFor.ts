@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ServingCertError } from '../errors.js';
 import { ClusterAccess } from '../kube/clusterAccess.js';
-import type { CommonOptions } from './args.js';
+import { noCluster, type CommonOptions } from './args.js';
 
 /**
  * With `--kubeconfig` or `--context`: that file (or KUBECONFIG, ~/.kube/config) and that
@@ -40,4 +40,14 @@ export function clusterAccessFor(options: Pick<CommonOptions, 'kubeconfig' | 'co
 /** kubectl's order: -n, then (in a pod) POD_NAMESPACE, then the context's namespace, then "default". */
 export function namespaceFor(options: Pick<CommonOptions, 'namespace'>, access: ClusterAccess): string {
   return options.namespace ?? (process.env.POD_NAMESPACE || undefined) ?? access.namespace ?? 'default';
+}
+
+/**
+ * The cluster and the namespace of a command (a command with `-A` lists across namespaces
+ * instead: `options.allNamespaces`). Throws E_NO_CLUSTER (exit 2) when nothing is configured.
+ */
+export function clusterFor(options: CommonOptions): { access: ClusterAccess; namespace: string } {
+  const access = clusterAccessFor(options);
+  if (!access) throw noCluster();
+  return { access, namespace: namespaceFor(options, access) };
 }

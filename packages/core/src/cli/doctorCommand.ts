@@ -1,5 +1,4 @@
 import { parseCommand, UsageError } from './args.js';
-import { noCluster } from './inspectCommand.js';
 import { EXIT, printResult } from './output.js';
 
 /** `serving-cert doctor`: exit 0 when every check passes, 1 when one fails, 2 when the API server cannot be reached. */
@@ -10,10 +9,7 @@ export async function doctorCommand(args: string[]): Promise<number> {
   const serviceName = (flags.service as string | undefined) ?? (process.env.SERVING_CERT_SERVICE || undefined);
   if (!serviceName) throw new UsageError('doctor needs --service (or SERVING_CERT_SERVICE)');
   // Loaded only here: @kubernetes/client-node takes a good part of a second to import.
-  const { clusterAccessFor, namespaceFor } = await import('./clusterAccessFor.js');
-  const access = clusterAccessFor(options);
-  if (!access) throw noCluster();
-  const namespace = namespaceFor(options, access);
+  const { access, namespace } = (await import('./clusterAccessFor.js')).clusterFor(options);
   const { doctor, formatDoctor } = await import('./doctor.js');
   const checks = await doctor(access, { serviceName, namespace });
   const ok = checks.every((check) => check.status !== 'fail');

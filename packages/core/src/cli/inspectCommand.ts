@@ -1,5 +1,5 @@
 import { serviceDnsNames } from '../options/platformNames.js';
-import { CliError, parseCommand, UsageError, type CommonOptions } from './args.js';
+import { parseCommand, UsageError, type CommonOptions } from './args.js';
 import { formatInspect, inspect, type InspectReport } from './inspect.js';
 import { EXIT, printResult } from './output.js';
 
@@ -35,15 +35,7 @@ export async function inspectCommand(args: string[]): Promise<number> {
 }
 
 async function inspectClusterSecret(options: CommonOptions, name: string, service: string | undefined, namesOf: (namespace: string) => (service: string) => string[]): Promise<InspectReport> {
-  const { clusterAccessFor, namespaceFor } = await import('./clusterAccessFor.js');
-  const access = clusterAccessFor(options);
-  if (!access) throw noCluster();
-  const namespace = namespaceFor(options, access);
+  const { access, namespace } = (await import('./clusterAccessFor.js')).clusterFor(options);
   const { inspectSecret } = await import('./inspectSecret.js');
   return inspectSecret(access, { namespace, name, ...(service ? { serviceName: service } : {}), dnsNamesOf: namesOf(namespace) });
-}
-
-/** Neither a pod nor a kubeconfig: exit 2, E_NO_CLUSTER. */
-export function noCluster(): CliError {
-  return new CliError('E_NO_CLUSTER', 'no cluster: not in a pod, and no KUBECONFIG or ~/.kube/config (pass --kubeconfig FILE)');
 }

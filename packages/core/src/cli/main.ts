@@ -1,5 +1,8 @@
 // The serving-cert command: inspect a certificate folder or Secret, check a cluster, print the
-// manifests. bin/serving-cert.js runs main(); each command parses its flags with parseCommand.
+// manifests. bin/serving-cert.js runs main(). A command is `(args) => Promise<exit code>`: it
+// calls parseCommand(args, { its own flags }) for the common options (-n, -A, -o, --kubeconfig,
+// --context), clusterFor(options) (imported lazily) for the cluster, printResult for its output,
+// and throws UsageError or CliError; main prints those (JSON on stdout when asked) with exit 2.
 import { readFileSync, readdirSync } from 'node:fs';
 import { isServingCertError } from '../errors.js';
 import { CliError, parseCommand, requestedOutput, UsageError, type OutputFormat } from './args.js';
