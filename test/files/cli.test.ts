@@ -218,6 +218,9 @@ describe('serving-cert with an unreachable cluster or none', () => {
     const secret = await servingCert(['inspect', 'secret', 'web-tls', '--kubeconfig', kubeconfig, '-o', 'json']);
     expect(secret.code).toBe(2);
     expect(JSON.parse(secret.stdout)).toMatchObject({ error: { code: 'E_UNREACHABLE', message: expect.stringContaining('ECONNREFUSED') } });
+    const noContext = await servingCert(['doctor', '--service', 'web', '--kubeconfig', kubeconfig, '--context', 'elsewhere', '-o', 'json']);
+    expect(noContext.code).toBe(2);
+    expect(JSON.parse(noContext.stdout)).toEqual({ error: { code: 'E_CONFIG', message: '--context elsewhere: the kubeconfig has no such context (it has: away)' } });
   });
 
   it.each([

@@ -112,6 +112,7 @@ export function formatInspect(report: InspectReport): string {
       `  DNS names    ${cert.dnsNames.join(', ') || '(none)'}`, `  not before   ${cert.notBefore.toISOString()}`,
       `  not after    ${cert.notAfter.toISOString()}`, `  sha256       ${cert.fingerprint256}`);
   }
+  if (report.dnsNames.length > 0) lines.push(`  checked for  ${report.dnsNames.join(', ')}`);
   lines.push('');
   for (const check of report.checks) {
     lines.push(`  ${check.status === 'pass' ? 'PASS' : check.status === 'fail' ? 'FAIL' : 'SKIP'}  ${check.title}`);
