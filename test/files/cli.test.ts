@@ -60,7 +60,7 @@ describe('serving-cert inspect', () => {
     expect(result.stdout).toContain('invalid: serving-cert would refuse this');
   });
 
-  it.each([[['--json']], [['-o', 'json']], [['--output=json']]])('%j gives the same report as data, keyed by stable check ids and error codes', async (flag) => {
+  it.each([[['--json']], [['-o', 'json']], [['-ojson']], [['-o=json']], [['--output=json']]])('%j gives the same report as data, keyed by stable check ids and error codes', async (flag) => {
     const dir = await volume({ 'tls.crt': 'not a certificate', 'tls.key': 'nor a key' });
     const result = await servingCert(['inspect', dir, ...flag]);
     expect(result.code).toBe(1);

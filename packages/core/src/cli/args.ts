@@ -76,6 +76,8 @@ export function parseCommand<Flags extends string>(args: string[], own: Record<F
     throw new UsageError((error as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
   }
   const values = parsed.values as Record<string, string | boolean | undefined>;
+  // kubectl takes -o=json and -n=shop; node's parser keeps the '=' of a short flag's value.
+  for (const name of ['output', 'namespace']) if (typeof values[name] === 'string') values[name] = values[name].replace(/^=/, '');
   const output = outputOf(values.output as string | undefined, values.json === true);
   const options: CommonOptions = {
     allNamespaces: values['all-namespaces'] === true,
