@@ -1,4 +1,7 @@
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import * as https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -221,6 +224,26 @@ describe('serving-cert with an unreachable cluster or none', () => {
     const noContext = await servingCert(['doctor', '--service', 'web', '--kubeconfig', kubeconfig, '--context', 'elsewhere', '-o', 'json']);
     expect(noContext.code).toBe(2);
     expect(JSON.parse(noContext.stdout)).toEqual({ error: { code: 'E_CONFIG', message: '--context elsewhere: the kubeconfig has no such context (it has: away)' } });
+  });
+
+  it('doctor reports an API server whose certificate the kubeconfig does not trust as a failed check too', async () => {
+    const { dir, remove } = await tempDir();
+    cleanups.push(remove);
+    // A real TLS server with a certificate from a CA the kubeconfig does not name.
+    const leaf = ca.issue({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+    const server = https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, (_request, response) => response.end('{}'));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+    const kubeconfig = `${dir}/kubeconfig`;
+    await writeFile(kubeconfig, JSON.stringify({ apiVersion: 'v1', kind: 'Config', 'current-context': 'untrusted',
+      clusters: [{ name: 'untrusted', cluster: { server: `https://127.0.0.1:${(server.address() as AddressInfo).port}` } }],
+      users: [{ name: 'me', user: { token: 'not-a-secret' } }], contexts: [{ name: 'untrusted', context: { cluster: 'untrusted', user: 'me' } }] }));
+    const result = await servingCert(['doctor', '--service', 'web', '-n', 'shop', '--kubeconfig', kubeconfig, '-o', 'json']);
+    expect(result.code).toBe(2);
+    const { checks } = JSON.parse(result.stdout) as { checks: Array<{ id: string; code: string; detail: string }> };
+    expect(checks).toHaveLength(1);
+    expect(checks[0]).toMatchObject({ id: 'api-server', code: 'E_UNREACHABLE', detail: expect.stringMatching(/UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED|UNABLE_TO_GET_ISSUER_CERT/) });
   });
 
   it.each([
