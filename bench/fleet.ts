@@ -31,7 +31,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * all multiplexed on the node's one HTTP/2 connection; client-go reflectors renew each watch
  * after a random 5 to 10 minutes (7.5 on average). A mounted volume is rewritten at the pod's
  * next sync: every --sync-frequency (60 s) with up to 50 % jitter, so a change waits a uniform
- * share of a 60 to 90 s period.
+ * share of a 60 to 90 s period (see kubeletSyncWait).
  */
 export function kubeletModel(pods: number, podsPerNode = 30, namespaces = NAMESPACES) {
   const nodes = Math.ceil(pods / podsPerNode);
@@ -42,9 +42,18 @@ export function kubeletModel(pods: number, podsPerNode = 30, namespaces = NAMESP
   return {
     podsPerNode, nodes, watches, connections: nodes,
     requestsPerPodHour: (watches * (3600 / 450)) / pods,
-    // Uniform wait over a period that is itself uniform in [60, 90) s.
-    rotationMs: { p50: 37_500, p99: 74_000, max: 90_000 },
+    rotationMs: kubeletSyncWait(),
   };
+}
+
+/**
+ * The wait from a Secret change to the pod's next sync: the change lands at a uniform moment of
+ * a sync period L, uniform in [60, 90) s; a change more often lands in a long period (length-
+ * biased), so P(wait > w) = 1 - w / 75 for w <= 60 s and (90 - w)^2 / 4500 above.
+ */
+function kubeletSyncWait() {
+  const above = (tail: number) => 90 - Math.sqrt(tail * 4500); // valid while the quantile is past 60 s
+  return { p50: 37_500, p99: above(0.01) * 1000, max: 90_000 };
 }
 
 interface Snapshot { at: number; rssBytes: number; cpuSeconds: number; metrics: Metrics }
