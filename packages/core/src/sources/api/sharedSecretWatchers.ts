@@ -43,7 +43,7 @@ export function acquireSecretWatcher(options: SharedWatcherOptions): WatcherLeas
   const { access, namespace, name, watchTimeoutSeconds, logger, onReconnect } = options;
   const config = access.kubeConfig;
   let byKey = watchers.get(config);
-  if (!byKey) watchers.set(config, (byKey = new Map()));
+  if (!byKey) watchers.set(config, (byKey = new Map<string, Entry>()));
   const key = `${namespace}/${name}/${watchTimeoutSeconds}`;
   let entry = byKey.get(key);
   if (!entry) {
