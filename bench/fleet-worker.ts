@@ -34,6 +34,8 @@ const send = (report: FleetWorkerReport): void => {
 };
 
 let handles: ServingCert[] = [];
+// The parent is gone (or done with us): a handle left running would retry its watches forever.
+process.on('disconnect', () => process.exit(0));
 
 process.on('message', (message: FleetWorkerStart | { kind: 'close' }) => {
   if (message.kind === 'start') {
