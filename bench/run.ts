@@ -1,5 +1,6 @@
 // npm run bench: every figure beside a baseline measured in the same run. Prints a table and
-// writes bench/results.json. BENCH_QUICK=1 makes a short run (fewer rotations and rounds).
+// writes bench/results.json. BENCH_QUICK=1 makes a short run (fewer rotations and rounds);
+// BENCH_FLEET=1 adds the fleet benchmark's largest size (1,000 pods, with and without shared watchers).
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import { apiRotationToHandshake, restartToHandshake, startControlPlane, startRequests, steadyStateRequests } from './api-source.js';
@@ -8,9 +9,13 @@ import { soak } from './soak.js';
 import { handshakeThroughput, rotationToHandshake } from './files-rotation.js';
 import { gateOnCraftedInput } from './gate.js';
 import { mtlsThroughput } from './mtls.js';
+import { fleetRows } from './fleet.js';
+import { importTime } from './importTime.js';
 import { printTable, type Row } from './lib/stats.js';
 
 const quick = process.env.BENCH_QUICK === '1';
+const fleetSizes = process.env.BENCH_FLEET === '1' ? [100, 300, 1_000] : quick ? [100] : [100, 300];
+const sharedFleetSizes = process.env.BENCH_FLEET === '1' ? [1_000] : [];
 const rows: Row[] = [];
 
 // The control plane starts only after the local benchmarks, so that its processes do not
@@ -39,6 +44,9 @@ const steps: Array<[string, () => Promise<Row | Row[]>]> = [
   ['soak: 10,000 rotations', () => soak(quick ? 1_000 : 10_000)],
   ['handshakes per second: attached vs plain', () => handshakeThroughput(quick ? 2 : 6, quick ? 500 : 1_500)],
   ['mTLS requests per second: createMtlsDispatcher vs plain Agent', () => mtlsThroughput(quick ? 2 : 6, quick ? 500 : 1_500)],
+  ['import time: core + files-source start vs node:tls', () => importTime(10)],
+  // Each size on a control plane of its own, before the shared one below starts: one at a time.
+  ['api source at fleet scale', () => fleetRows(fleetSizes, sharedFleetSizes, (message) => process.stderr.write(`bench: ${message}\n`))],
   ['api source: requests of a start', async () => startRequests(await controlPlane())],
   ['api source: Secret update to first handshake', async () => apiRotationToHandshake(await controlPlane(), quick ? 30 : 200)],
   ['api source: an hour of steady state', async () => steadyStateRequests(await controlPlane())],

@@ -33,7 +33,10 @@ export interface EnsureOptions {
   clusterDomain?: string;
   /** How long to wait for a valid certificate at start. Default 300000 (5 minutes). */
   timeoutMs?: number;
-  /** A KubeConfig (@kubernetes/client-node). Default: in-cluster when KUBERNETES_SERVICE_HOST is set, else KUBECONFIG or ~/.kube/config. */
+  /**
+   * A KubeConfig (@kubernetes/client-node). Default: in-cluster when KUBERNETES_SERVICE_HOST is set, else KUBECONFIG or ~/.kube/config.
+   * Api-source handles of one process given the same KubeConfig object share one watch per Secret (service-root-ca above all).
+   */
   kubeConfig?: KubeConfig;
   /** The service-account folder of the in-cluster configuration. Default '/var/run/secrets/kubernetes.io/serviceaccount'. */
   serviceAccountDir?: string;

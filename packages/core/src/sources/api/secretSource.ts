@@ -3,9 +3,10 @@ import type { SecretWatcher } from './secretWatcher.js';
 
 /**
  * A Secret read and kept live through the Kubernetes API (the `api` source): no mount needed,
- * and rotations arrive in milliseconds instead of kubelet's minute.
+ * and rotations arrive in milliseconds instead of kubelet's minute. `release` ends this source's
+ * use of the watcher when its watch ends: by default it stops the watcher.
  */
-export function secretSource(watcher: SecretWatcher, keys: readonly string[], requiredKeys: readonly string[]): MaterialSource {
+export function secretSource(watcher: SecretWatcher, keys: readonly string[], requiredKeys: readonly string[], release: () => Promise<void> = () => watcher.stop()): MaterialSource {
   return {
     description: watcher.description,
     async read() {
@@ -27,7 +28,7 @@ export function secretSource(watcher: SecretWatcher, keys: readonly string[], re
         else signal.addEventListener('abort', () => resolve(), { once: true });
       });
       off();
-      await watcher.stop();
+      await release(); // stops the watcher, or lets go of this handle's share of it
     },
   };
 }

@@ -3,7 +3,8 @@ import type { Logger } from '../../logger.js';
 import { CA_KEYS, SERVING_KEYS } from '../../options/platformNames.js';
 import type { MaterialSources } from '../source.js';
 import { secretSource } from './secretSource.js';
-import { SecretWatcher } from './secretWatcher.js';
+import type { SecretWatcher } from './secretWatcher.js';
+import { acquireSecretWatcher } from './sharedSecretWatchers.js';
 
 /** What {@link secretSources} watches. */
 export interface SecretSourcesOptions {
@@ -17,16 +18,19 @@ export interface SecretSourcesOptions {
 }
 
 /**
- * The `api` source: the serving Secret and service-root-ca through the API, one watcher each.
- * `caWatcher` also answers the diagnosis ("is there a service-root-ca at all?").
+ * The `api` source: the serving Secret and service-root-ca through the API, one watcher each,
+ * shared with the other handles of this process started with the same KubeConfig object (see
+ * sharedSecretWatchers.ts). `caWatcher` also answers the diagnosis ("is there a
+ * service-root-ca at all?").
  */
 export function secretSources(options: SecretSourcesOptions): MaterialSources & { caWatcher: SecretWatcher } {
   const { access, namespace, logger, watchTimeoutSeconds, onReconnect } = options;
-  const watch = (name: string): SecretWatcher => new SecretWatcher({ access, namespace, name, logger, watchTimeoutSeconds, onReconnect });
-  const caWatcher = watch(options.caSecretName);
+  const lease = (name: string) => acquireSecretWatcher({ access, namespace, name, logger, watchTimeoutSeconds, onReconnect });
+  const serving = lease(options.secretName);
+  const ca = lease(options.caSecretName);
   return {
-    serving: secretSource(watch(options.secretName), SERVING_KEYS.keys, SERVING_KEYS.required),
-    ca: secretSource(caWatcher, CA_KEYS.keys, CA_KEYS.required),
-    caWatcher,
+    serving: secretSource(serving.watcher, SERVING_KEYS.keys, SERVING_KEYS.required, () => serving.release()),
+    ca: secretSource(ca.watcher, CA_KEYS.keys, CA_KEYS.required, () => ca.release()),
+    caWatcher: ca.watcher,
   };
 }
