@@ -5,8 +5,8 @@ import { readFileSync } from 'node:fs';
 
 /** What happened during one throughput round, besides its rate: what a stall is explained by. */
 export interface RoundFacts {
-  /** New TLS connections the server accepted in the round (keep-alive reuse keeps it near the concurrency). */
-  connections: number;
+  /** New TLS connections the server accepted in the round (keep-alive reuse keeps it at 0 after warm-up); undefined when not counted. */
+  connections: number | undefined;
   /** The longest event-loop delay in the round, ms. */
   maxLoopDelayMs: number;
   /** Time spent in garbage collection in the round, ms, and its longest pause. */
@@ -16,8 +16,8 @@ export interface RoundFacts {
   timeWait: number | undefined;
 }
 
-/** Starts measuring a round; the returned function ends it. `connections` counts what the caller reports. */
-export function probeRound(): { connection(): void; end(): RoundFacts } {
+/** Starts measuring a round; `end()` ends it. With `countConnections`, `connections` counts the caller's `connection()` calls. */
+export function probeRound(countConnections = false): { connection(): void; end(): RoundFacts } {
   let connections = 0;
   let gcMs = 0;
   let maxGcPauseMs = 0;
@@ -37,7 +37,7 @@ export function probeRound(): { connection(): void; end(): RoundFacts } {
       delay.disable();
       countGc(gc.takeRecords());
       gc.disconnect();
-      return { connections, maxLoopDelayMs: delay.max / 1e6, gcMs, maxGcPauseMs, timeWait: timeWaitSockets() };
+      return { connections: countConnections ? connections : undefined, maxLoopDelayMs: delay.max / 1e6, gcMs, maxGcPauseMs, timeWait: timeWaitSockets() };
     },
   };
 }
