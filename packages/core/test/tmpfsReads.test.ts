@@ -53,6 +53,12 @@ describe.skipIf(!onTmpfs)('synchronous reads on tmpfs', () => {
     await fs.symlink(path.join(plain, 'tls.crt'), path.join(linked.revision, 'tls.key'));
     expect(readRevisionSync(linked.folder, KEYS, 1024, 'files x')).toEqual({ kind: 'not-kubelet' });
 
+    // A folder behind a link: the link may be re-pointed at any time, so every read resolves it.
+    const behindLink = `${linked.dir}-link`;
+    await fs.symlink(linked.dir, behindLink);
+    dirs.push(behindLink);
+    expect(await tmpfsFolderOf(behindLink)).toBeUndefined();
+
     const away = await volume({ 'tls.crt': 'cert' });
     await fs.rm(path.join(away.dir, '..data'));
     await fs.symlink(plain, path.join(away.dir, '..data'));

@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, readSync, type Stats } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readlinkSync, readSync, type Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { ServingCertError } from '../../errors.js';
@@ -14,12 +14,15 @@ export interface TmpfsFolder {
 }
 
 /**
- * The real folder behind `dir` when it lies on tmpfs, else undefined (also when it does not
- * exist). Asynchronous: resolving a path may cross a hung network mount.
+ * `dir` when it is a real folder (no symlink on its path) on tmpfs, as kubelet mounts a Secret
+ * volume; else undefined (also when it does not exist). A folder behind a link is left to the
+ * asynchronous reader, which resolves the link on every read: the link may be re-pointed at
+ * any time. Asynchronous: resolving a path may cross a hung network mount.
  */
 export async function tmpfsFolderOf(dir: string): Promise<TmpfsFolder | undefined> {
   try {
     const realDir = await fs.realpath(dir);
+    if (realDir !== path.resolve(dir)) return undefined;
     const [stats, fsStats] = await Promise.all([fs.stat(realDir), fs.statfs(realDir)]);
     return stats.isDirectory() && fsStats.type === TMPFS_MAGIC ? { realDir, dev: stats.dev } : undefined;
   } catch {
@@ -68,6 +71,8 @@ export function readRevisionSync(folder: TmpfsFolder, keys: readonly string[], m
     if (read === 'not-kubelet') return { kind: 'not-kubelet' };
     files[key] = read;
   }
+  // A file missing because kubelet removed the whole revision meanwhile: a swap, not a gap.
+  if (keys.some((key) => files[key] === undefined) && !existsSync(base)) return { kind: 'vanished', base };
   return { kind: 'read', files };
 }
 
