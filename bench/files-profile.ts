@@ -43,14 +43,19 @@ export async function profileSteps(runs = 200): Promise<Array<[string, number, n
   const sourceOptions = { dir, keys: ['tls.crt', 'tls.key', 'ca.crt'], requiredKeys: ['tls.crt', 'tls.key'], maxBytes: 1 << 20, pollIntervalMs: 60_000, logger: silentLogger };
   const source = filesSource(sourceOptions);
   const asyncSource = filesSource({ ...sourceOptions, syncTmpfsReads: false });
-  const files = (await source.read(signal)) as { files: RawFiles };
-  const bundle = validateServingBundle(files.files, EXPECT, new Date());
+  // A new leaf each run, as in a rotation (the same leaf again would find its parse cached).
+  const bundles: RawFiles[] = Array.from({ length: runs }, () => {
+    const next = ca.issue({ dnsNames: NAMES });
+    return { 'tls.crt': Buffer.from(next.certPem), 'tls.key': Buffer.from(next.keyPem), 'ca.crt': Buffer.from(next.caPem) };
+  });
+  let run = 0;
+  const bundle = validateServingBundle(bundles[0]!, EXPECT, new Date());
   const rows = [
     await timed('setImmediate (one event-loop turn)', runs, () => new Promise((resolve) => setImmediate(resolve))),
     await timed('fs.promises.stat (one threadpool round trip)', runs, () => fs.stat(dir)),
     await timed('filesSource.read, asynchronous (threadpool)', runs, () => asyncSource.read(signal)),
     await timed('filesSource.read, synchronous on tmpfs', runs, () => source.read(signal)),
-    await timed('validateServingBundle (the whole gate)', runs, () => validateServingBundle(files.files, EXPECT, new Date())),
+    await timed('validateServingBundle (the whole gate)', runs, () => validateServingBundle(bundles[(run += 1) % runs]!, EXPECT, new Date())),
     await timed('tls.createSecureContext', runs, () => tls.createSecureContext({ key: bundle.keyPem, cert: bundle.certPem })),
   ];
   await fs.rm(dir, { recursive: true, force: true });
@@ -61,7 +66,8 @@ export async function profileSteps(runs = 200): Promise<Array<[string, number, n
 export async function rotationTimeline(rotations: number): Promise<Array<[string, number, number, number]>> {
   const epoch = (at: number) => performance.timeOrigin + at;
   const ca = CertificateAuthority.create();
-  const base = await fs.stat('/dev/shm').then(() => '/dev/shm', () => os.tmpdir());
+  // FILES_PROFILE_BASE=/some/disk/folder: the same off tmpfs, where reads go through the threadpool.
+  const base = process.env.FILES_PROFILE_BASE ?? await fs.stat('/dev/shm').then(() => '/dev/shm', () => os.tmpdir());
   const dir = await fs.mkdtemp(path.join(base, 'serving-cert-timeline-'));
   const log = path.join(dir, 'timeline.log');
   const certDir = path.join(dir, 'certs');
@@ -108,6 +114,7 @@ export async function rotationTimeline(rotations: number): Promise<Array<[string
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   for (const [label, p50, p99] of await profileSteps()) console.log(`${label.padEnd(48)} p50 ${p50.toFixed(3)} ms  p99 ${p99.toFixed(3)} ms`);
+  if (process.argv[2] === '0') process.exit(0);
   console.log();
   for (const [label, p50, p90, p99] of await rotationTimeline(Number(process.argv[2] ?? 100))) {
     console.log(`${label.padEnd(48)} p50 ${p50.toFixed(2)} ms  p90 ${p90.toFixed(2)} ms  p99 ${p99.toFixed(2)} ms`);
