@@ -64,6 +64,36 @@ describe('watchDirectory', () => {
     expect(calls[1]! - calls[0]!).toBeGreaterThanOrEqual(50); // past chokidar's 50 ms window
   });
 
+  it('never stops following: a folder made later, then removed and made again, has its swaps noticed', async () => {
+    const parent = await fs.mkdtemp(path.join(os.tmpdir(), 'watch-directory-'));
+    const dir = path.join(parent, 'certs'); // an optional volume not mounted yet
+    const calls: number[] = [];
+    const abort = new AbortController();
+    const stopped = watchDirectory(dir, () => calls.push(performance.now()), 600_000, silentLogger, abort.signal);
+    stops.push(async () => {
+      abort.abort();
+      await stopped;
+      await fs.rm(parent, { recursive: true, force: true });
+    });
+    const swap = async (revision: string) => {
+      await fs.mkdir(path.join(dir, revision));
+      await fs.symlink(revision, path.join(dir, '..data_tmp'));
+      await fs.rename(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
+    };
+    for (let life = 0; life < 2; life += 1) {
+      await sleep(100);
+      await fs.mkdir(dir);
+      await until(() => calls.length > 0); // it appeared
+      await sleep(200); // its own watch is installed
+      calls.length = 0;
+      await swap('..rev_1');
+      await until(() => calls.length > 0);
+      await fs.rm(dir, { recursive: true });
+      await sleep(200);
+      calls.length = 0;
+    }
+  });
+
   it('reacts to a file written in a plain folder (no ..data)', async () => {
     const { dir, calls } = await watched();
     await fs.writeFile(path.join(dir, 'tls.crt'), 'x');
