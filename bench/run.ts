@@ -1,12 +1,14 @@
 // npm run bench: every figure beside a baseline measured in the same run. Prints a table and
 // writes bench/results.json. BENCH_QUICK=1 makes a short run (fewer rotations and rounds);
 // BENCH_FLEET=1 adds the fleet benchmark's largest size (1,000 pods, with and without shared watchers).
+// BENCH_ONLY=files,mtls runs only the steps whose key is listed (keys: files, restart, gate,
+// soak, handshakes, mtls, import, fleet, api).
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import { apiRotationToHandshake, restartToHandshake, startControlPlane, startRequests, steadyStateRequests } from './api-source.js';
-import { certwatcherRotation, restartRotation } from './peers.js';
+import { restartRotation } from './peers.js';
 import { soak } from './soak.js';
-import { handshakeThroughput, rotationToHandshake } from './files-rotation.js';
+import { filesAgainstCertwatcher, handshakeThroughput, rotationToHandshake } from './files-rotation.js';
 import { gateOnCraftedInput } from './gate.js';
 import { mtlsThroughput } from './mtls.js';
 import { fleetRows } from './fleet.js';
@@ -26,35 +28,31 @@ const controlPlane = async () => {
   return plane;
 };
 const rotations = quick ? 50 : 250;
-const steps: Array<[string, () => Promise<Row | Row[]>]> = [
-  ['files source: rotation to first handshake', () => rotationToHandshake(rotations)],
-  ['peer: controller-runtime certwatcher, same harness', async () => {
-    const ours = rows.find((row) => row.name.startsWith('files: swap'))!;
-    const peer = await certwatcherRotation(rotations);
-    return { name: `files: p99 swap to handshake, serving-cert vs controller-runtime certwatcher (${rotations})`, unit: 'ms',
-      value: ours.value, baselineName: 'certwatcher (Go)', baseline: peer.p99, ratio: ours.value / peer.p99, target: 'informative (lower is better)', met: true, detail: { certwatcher: peer } };
-  }],
-  ['peer: restart on change', async () => {
-    const ours = rows.find((row) => row.name.startsWith('files: swap'))!;
+const steps: Array<[string, string, () => Promise<Row | Row[]>]> = [
+  ['files', 'files source vs controller-runtime certwatcher: rotation to first handshake', () => filesAgainstCertwatcher(rotations)],
+  ['restart', 'peer: restart on change', async () => {
+    const ours = rows.find((row) => row.name.startsWith('files: swap')) ?? await rotationToHandshake(rotations);
     const restart = await restartRotation(quick ? 10 : 30);
     return { name: 'files: p99 swap to handshake, serving-cert vs restarting the process', unit: 'ms',
       value: ours.value, baselineName: 'process restart', baseline: restart.p99, ratio: ours.value / restart.p99, target: 'informative (lower is better)', met: true, detail: { restart } };
   }],
-  ['gate: crafted input refused, and its re-read', () => gateOnCraftedInput(quick ? 10 : 50)],
-  ['soak: 10,000 rotations', () => soak(quick ? 1_000 : 10_000)],
-  ['handshakes per second: attached vs plain', () => handshakeThroughput(quick ? 2 : 6, quick ? 500 : 1_500)],
-  ['mTLS requests per second: createMtlsDispatcher vs plain Agent', () => mtlsThroughput(quick ? 2 : 6, quick ? 500 : 1_500)],
-  ['import time: core + files-source start vs node:tls', () => importTime(10)],
+  ['gate', 'gate: crafted input refused, and its re-read', () => gateOnCraftedInput(quick ? 10 : 50)],
+  ['soak', 'soak: 10,000 rotations', () => soak(quick ? 1_000 : 10_000)],
+  ['handshakes', 'handshakes per second: attached vs plain', () => handshakeThroughput(quick ? 4 : 12, quick ? 500 : 1_000)],
+  ['mtls', 'mTLS requests per second: createMtlsDispatcher vs plain Agent', () => mtlsThroughput(quick ? 4 : 12, quick ? 500 : 1_000)],
+  ['import', 'import time: core + files-source start vs node:tls', () => importTime(10)],
   // Each size on a control plane of its own, before the shared one below starts: one at a time.
-  ['api source at fleet scale', () => fleetRows(fleetSizes, sharedFleetSizes, (message) => process.stderr.write(`bench: ${message}\n`))],
-  ['api source: requests of a start', async () => startRequests(await controlPlane())],
-  ['api source: Secret update to first handshake', async () => apiRotationToHandshake(await controlPlane(), quick ? 30 : 200)],
-  ['api source: an hour of steady state', async () => steadyStateRequests(await controlPlane())],
+  ['fleet', 'api source at fleet scale', () => fleetRows(fleetSizes, sharedFleetSizes, (message) => process.stderr.write(`bench: ${message}\n`))],
+  ['api', 'api source: requests of a start', async () => startRequests(await controlPlane())],
+  ['api', 'api source: Secret update to first handshake', async () => apiRotationToHandshake(await controlPlane(), quick ? 30 : 200)],
+  ['api', 'api source: an hour of steady state', async () => steadyStateRequests(await controlPlane())],
   // Last: it kills and restarts the API server the rows above use.
-  ['api source: rotation served after kube-apiserver restart', async () => restartToHandshake(await controlPlane(), 5)],
+  ['api', 'api source: rotation served after kube-apiserver restart', async () => restartToHandshake(await controlPlane(), 5)],
 ];
 
-for (const [label, run] of steps) {
+const only = process.env.BENCH_ONLY?.split(',').map((key) => key.trim()).filter(Boolean);
+for (const [key, label, run] of steps) {
+  if (only && !only.includes(key)) continue;
   process.stderr.write(`bench: ${label} ...\n`);
   const started = performance.now();
   const result = await run();

@@ -108,6 +108,38 @@ describe('files source: rotations through kubelet-style swaps', () => {
   });
 });
 
+describe('files source: a Secret volume on tmpfs, as kubelet mounts it (read synchronously)', () => {
+  it('follows every swap, never serves a refused revision, and serves the next good one', async () => {
+    const ca = CertificateAuthority.create();
+    const { dir, remove } = await tempDir('serving-cert-', '/dev/shm');
+    cleanups.push(remove);
+    const certDir = `${dir}/certs`;
+    await writeAtomicVolume(certDir, volume(ca.issue({ dnsNames: WEB_NAMES })));
+    const cert = await ensureServingCert({ source: 'files', annotate: false, serviceName: 'web', namespace: 'shop', certDir, caDir: `${dir}/ca`, logger: recordingLogger() });
+    cleanups.push(() => cert.close());
+    const server = await startAttachedHttpsServer(cert);
+    cleanups.push(server.close);
+    for (let rotation = 0; rotation < 3; rotation += 1) {
+      const leaf = ca.issue({ dnsNames: WEB_NAMES });
+      const rotated = nextEvent(cert, 'rotate');
+      await writeAtomicVolume(certDir, volume(leaf));
+      await rotated;
+      expect(await servedSerial(server.port, ca.certPem)).toBe(leaf.leaf.serialNumber);
+    }
+    const good = cert.current.info.serialNumber;
+    // A revision whose key belongs to another certificate: refused, the good one stays served.
+    const refused = nextEvent<[{ code: string }]>(cert, 'error');
+    await writeAtomicVolume(certDir, { ...volume(ca.issue({ dnsNames: WEB_NAMES })), 'tls.key': ca.issue({ dnsNames: WEB_NAMES }).keyPem });
+    expect((await refused)[0].code).toBe('E_KEY_MISMATCH');
+    expect(await servedSerial(server.port, ca.certPem)).toBe(good);
+    const next = ca.issue({ dnsNames: WEB_NAMES });
+    const rotated = nextEvent(cert, 'rotate');
+    await writeAtomicVolume(certDir, volume(next));
+    await rotated;
+    expect(await servedSerial(server.port, ca.certPem)).toBe(next.leaf.serialNumber);
+  });
+});
+
 describe('files source: servers', () => {
   it('keeps a server\'s own TLS settings across a rotation', async () => {
     const ca = CertificateAuthority.create();

@@ -10,9 +10,9 @@ import { isServingCertError, type Logger, type ServingCert, type ServingCertErro
 /** The names of Service web in namespace shop. */
 export const WEB_NAMES = ['web', 'web.shop', 'web.shop.svc', 'web.shop.svc.cluster.local'];
 
-/** A fresh temporary directory, removed by the returned function. */
-export async function tempDir(prefix = 'serving-cert-'): Promise<{ dir: string; remove: () => Promise<void> }> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+/** A fresh temporary directory (under `base`, the OS temporary directory by default), removed by the returned function. */
+export async function tempDir(prefix = 'serving-cert-', base = os.tmpdir()): Promise<{ dir: string; remove: () => Promise<void> }> {
+  const dir = await fs.mkdtemp(path.join(base, prefix));
   return { dir, remove: () => fs.rm(dir, { recursive: true, force: true }) };
 }
 

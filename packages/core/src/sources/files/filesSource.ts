@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import type { Logger } from '../../logger.js';
 import type { MaterialSource, SourceRead } from '../source.js';
 import { bounded, errnoOf, ioError, isNotFound, readRegularFile } from './readRegularFile.js';
+import { readRevisionSync, tmpfsFolderOf, type TmpfsFolder } from './tmpfsReads.js';
 import { watchDirectory } from './watchDirectory.js';
 
 /** Options of {@link filesSource}. */
@@ -18,6 +19,11 @@ export interface FilesSourceOptions {
   /** Re-read this often in case an event is lost. */
   pollIntervalMs: number;
   logger: Logger;
+  /**
+   * Read a Secret volume on tmpfs synchronously (default true): no system call there can block,
+   * and a rotation then waits for no threadpool round trip. False always reads asynchronously.
+   */
+  syncTmpfsReads?: boolean;
 }
 
 /** How often a read that raced kubelet's removal of the old directory is retried. */
@@ -38,8 +44,15 @@ export function filesSource(options: FilesSourceOptions): MaterialSource {
   const { dir, logger } = options;
   const description = `files ${dir}`;
   let warnedNoDataLink = false;
+  const tmpfs = tmpfsProbe(dir, options.syncTmpfsReads === false ? Infinity : options.pollIntervalMs);
 
   async function readOnce(): Promise<SourceRead> {
+    const folder = await tmpfs.folder();
+    if (folder) {
+      const read = readRevisionSync(folder, options.keys, options.maxBytes, description);
+      if (read.kind === 'vanished') throw new SwapRace(read.base);
+      if (read.kind === 'read') return presentOrNot(read.files);
+    }
     let dataTarget: string | undefined;
     try {
       dataTarget = await fs.readlink(path.join(dir, '..data'));
@@ -69,6 +82,10 @@ export function filesSource(options: FilesSourceOptions): MaterialSource {
       // kubelet removed the directory we resolved before we read it all: a swap, not a gap.
       throw new SwapRace(base);
     }
+    return presentOrNot(files);
+  }
+
+  function presentOrNot(files: Record<string, Buffer | undefined>): SourceRead {
     const missing = options.requiredKeys.filter((key) => files[key] === undefined);
     if (missing.length === options.requiredKeys.length) {
       return { present: false, reason: `${dir} holds no ${missing.join(' or ')} yet` };
@@ -105,4 +122,26 @@ class SwapRace extends Error {
 
 async function exists(file: string): Promise<boolean> {
   return fs.stat(file).then(() => true, () => false);
+}
+
+/**
+ * Whether `dir` lies on tmpfs, probed asynchronously at the first read and again in the
+ * background once `recheckMs` have passed (a folder re-pointed elsewhere is then read
+ * asynchronously again). Infinity: never probed, always asynchronous.
+ */
+function tmpfsProbe(dir: string, recheckMs: number) {
+  let known: { folder: TmpfsFolder | undefined; at: number } | undefined;
+  let probing: Promise<void> | undefined;
+  const probe = (): Promise<void> => (probing ??= tmpfsFolderOf(dir).then((folder) => {
+    known = { folder, at: performance.now() };
+    probing = undefined;
+  }));
+  return {
+    async folder(): Promise<TmpfsFolder | undefined> {
+      if (recheckMs === Infinity) return undefined;
+      if (!known) await probe();
+      else if (performance.now() - known.at > recheckMs) void probe();
+      return known?.folder;
+    },
+  };
 }

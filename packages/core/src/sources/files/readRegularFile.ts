@@ -95,7 +95,7 @@ export function bounded<T>(work: Promise<T>, ms: number, signal: AbortSignal, wh
   });
 }
 
-function notRegular(description: string, file: string, stats: Stats): ServingCertError {
+export function notRegular(description: string, file: string, stats: Stats): ServingCertError {
   const type = typeOf(stats);
   return new ServingCertError('E_IO',
     `${description}: ${file} is ${type}, not a regular file; serving-cert reads only regular files (a Secret volume holds nothing else): ` +

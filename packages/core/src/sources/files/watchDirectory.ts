@@ -1,21 +1,29 @@
+import { watch as fsWatch, type FSWatcher } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
 import type { Logger } from '../../logger.js';
 
 /**
- * chokidar drops a second `change` on the same path within 50 ms and never emits it later, so
- * one more read just past that window makes the last write win however fast writes come.
+ * The settle re-read: one more read just past 50 ms after each burst of events, so the last
+ * write wins however fast writes come (chokidar, which this module used before, drops a second
+ * `change` on the same path within 50 ms; any event source may coalesce a burst).
  */
 const TRAILING_REREAD_MS = 60;
 
 /**
- * Watches `dir` (depth 0) with chokidar, plus a trailing re-read after each burst of events and
- * a periodic re-read; settles once everything is released after `signal` aborts. While `dir`
- * does not exist (an optional volume, a directory made later), watches its parent for it to
- * appear. When `dir` is a symlink (or lies behind one), the real folder is watched, since a
- * watch on the link sees nothing of kubelet's swaps inside it, and the link itself is watched
- * too, so that pointing it elsewhere re-resolves at once (and the periodic re-read re-checks).
+ * Watches `dir` (its entries, not below) with the kernel's directory watch (inotify on Linux,
+ * through `fs.watch`), plus a trailing re-read after each burst of events and a periodic
+ * re-read; settles once everything is released after `signal` aborts.
+ *
+ * Every event is acted on as the kernel reports it, with no re-listing of the folder first:
+ * kubelet's one atomic step, the rename of `..data_tmp` over `..data`, triggers a read at
+ * once. The rest of kubelet's scaffolding (the new timestamped directory and `..data_tmp`
+ * before the swap, the old directory's removal after it) is ignored: reading then would read
+ * the old revision, or again the one just read. While `dir` does not exist (an optional volume,
+ * a directory made later), its parent is watched for it to appear. When `dir` is a symlink (or
+ * lies behind one), the real folder is watched, since a watch on the link sees nothing of
+ * kubelet's swaps inside it, and the link's folder too, so that pointing the link elsewhere
+ * re-resolves at once (and the periodic re-read re-checks).
  */
 export function watchDirectory(
   dir: string,
@@ -25,8 +33,8 @@ export function watchDirectory(
   signal: AbortSignal,
 ): Promise<void> {
   const link = path.resolve(dir);
-  let watcher: FSWatcher | undefined;
-  let watching: string | undefined; // the real folder watched, or 'parent'
+  let watchers: FSWatcher[] = [];
+  let watching: string | undefined; // the real folder watched, 'parent', or undefined (none yet, or a watch failed)
   let trailing: NodeJS.Timeout | undefined;
 
   const changed = (): void => {
@@ -37,49 +45,48 @@ export function watchDirectory(
     trailing.unref();
   };
 
+  const watchFolder = (folder: string, onEntry: (name: string | undefined) => void): FSWatcher | undefined => {
+    try {
+      // persistent: false, like an unref'd timer: the watch alone never keeps a process alive.
+      const watcher = fsWatch(folder, { persistent: false }, (_event, name) => onEntry(name === null ? undefined : String(name)));
+      watcher.on('error', (error) => logger.warn({ source: `files ${dir}`, error: String(error) }, `watching ${folder} failed; the periodic re-read goes on`));
+      return watcher;
+    } catch (error) {
+      logger.warn({ source: `files ${dir}`, error: String(error) }, `cannot watch ${folder}; the periodic re-read goes on`);
+      return undefined;
+    }
+  };
+
+  // The link's own folder: only the link itself matters there (an unnamed event may be it).
+  const onLinkFolder = (name: string | undefined): void => {
+    if (name === undefined || name === path.basename(link)) void start().then(changed);
+  };
+
   const startOnce = async (): Promise<void> => {
     const real = await fs.realpath(dir).then((target) => (fs.stat(target).then((stats) => (stats.isDirectory() ? target : undefined))), () => undefined);
     const wanted = real ?? 'parent';
     if (signal.aborted || wanted === watching) return;
-    const previous = watcher;
     const firstStart = watching === undefined;
-    watching = wanted;
-    // persistent: false, like an unref'd timer: the watch alone never keeps a process alive.
-    const next = chokidarWatch(real ?? path.dirname(link), {
-      depth: 0,
-      ignoreInitial: true,
-      persistent: false,
-      followSymlinks: false,
-      // No 100 ms hold on unlink events (meant for editors' atomic saves).
-      atomic: false,
-    });
-    // Behind a link: also watch the link's folder, for the link being pointed elsewhere.
-    if (real && real !== link) next.add(path.dirname(link));
-    watcher = next;
-    next.on('all', (event, changedPath) => {
-      const changedAt = path.resolve(changedPath);
-      if (real && real !== link && path.dirname(changedAt) === path.dirname(link) && changedAt !== real) {
-        if (changedAt === link) void start().then(changed); // the link changed
-        return; // a sibling of the link
-      }
-      // A new timestamped directory and ..data_tmp appear before the swap: reading then would
-      // only read the old revision, and the real change would wait behind that read. The old
-      // directory's removal comes after the swap, on a fresh path that chokidar's per-path
-      // throttle never drops, so it stays a signal.
-      if ((event === 'addDir' || event === 'add') && isSwapScaffolding(path.basename(changedAt))) return;
-      if (!real) {
-        if (changedAt === link) void start().then(changed);
-        return;
-      }
-      if (event === 'unlinkDir' && changedAt === real) void start();
-      changed();
-    });
-    next.on('error', (error) => logger.warn({ source: `files ${dir}`, error: String(error) }, `watching ${dir} failed; the periodic re-read goes on`));
-    await previous?.close();
+    const next: Array<FSWatcher | undefined> = [];
+    if (real) {
+      next.push(watchFolder(real, (name) => {
+        // The watched folder itself removed or moved: re-resolve (the event names it).
+        if (name === path.basename(real)) void start();
+        if (name !== undefined && isSwapScaffolding(name)) return;
+        changed();
+      }));
+      if (real !== link) next.push(watchFolder(path.dirname(link), onLinkFolder));
+    } else {
+      next.push(watchFolder(path.dirname(link), onLinkFolder));
+    }
+    for (const watcher of watchers) watcher.close();
+    watchers = next.filter((watcher) => watcher !== undefined);
+    // A failed watch is tried again at the next periodic re-read.
+    watching = watchers.length === next.length ? wanted : undefined;
     // It may have appeared, or been re-pointed, between the check and the watch.
     if (!real || !firstStart) changed();
   };
-  // One start at a time, so that two never race to install two watchers.
+  // One start at a time, so that two never race to install two sets of watchers.
   let starting: Promise<void> = Promise.resolve();
   const start = (): Promise<void> => (starting = starting.then(startOnce, startOnce));
 
@@ -94,14 +101,18 @@ export function watchDirectory(
     const stop = (): void => {
       clearInterval(poll);
       clearTimeout(trailing);
-      // Wait for a start under way, then close whatever watcher it left.
-      void starting.then(() => watcher?.close()).then(resolve, resolve);
+      // Wait for a start under way, then close whatever watchers it left.
+      void starting.then(() => {
+        for (const watcher of watchers) watcher.close();
+        watchers = [];
+      }).then(resolve, resolve);
     };
     if (signal.aborted) stop();
     else signal.addEventListener('abort', stop, { once: true });
   });
 }
 
+/** kubelet's hidden entries other than `..data`: `..data_tmp` and the timestamped directories. */
 function isSwapScaffolding(name: string): boolean {
   return name.startsWith('..') && name !== '..data';
 }
