@@ -12,11 +12,16 @@ const USAGE = `usage:
   serving-cert doctor [--service S --namespace N] [--json]
       With a kubeconfig (or in a pod): each thing serving-cert depends on, pass or fail, with the fix.
       Defaults: SERVING_CERT_SERVICE, POD_NAMESPACE. Exit 0 when all pass, 1 when not.
+  serving-cert rollover status [-n NS | -A] [-o text|json|yaml] [--kubeconfig F] [--context C]
+      During a platform CA rollover: for each annotated Service, whether its leaf is signed by the
+      current platform root CA, its Certificate's Ready condition and renewal time. Exit 0 when
+      every leaf is on the current CA, 1 when not.
   serving-cert manifests [platform|app]
       Prints the YAML of deploy/: the platform's Kyverno policies and RBAC, or the app's RBAC and example.`;
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === 'rollover') return rollover(rest);
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
@@ -66,6 +71,18 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     default:
       return usage(`unknown command "${command}"`);
+  }
+}
+
+/** Its own flags (kubectl-style) and module; loaded only here, with @kubernetes/client-node. */
+async function rollover(args: string[]): Promise<number> {
+  const { rolloverCommand, UsageError } = await import('./rollover.js');
+  try {
+    return await rolloverCommand(args);
+  } catch (error) {
+    const parseError = String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS');
+    if (error instanceof UsageError || parseError) return usage((error as Error).message);
+    throw error;
   }
 }
 
