@@ -85,6 +85,7 @@ export class TrustMemory {
   remember(retired: readonly RetiredCa[]): Promise<void> {
     this.#wanted = encodeRetiredCas(retired);
     this.#writing ??= (async () => {
+      await Promise.resolve(); // the body runs after #writing is set, even when there is nothing to write
       try {
         while (this.#wanted !== undefined && this.#wanted !== this.#saved) {
           const text = this.#wanted;
