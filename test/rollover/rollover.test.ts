@@ -139,7 +139,7 @@ describe('a platform CA rollover converges with no failed request', () => {
       expect(before.ok).toBe(false);
 
       // During: the first leaf re-issued by the new CA.
-      const first = await eventually('a first leaf re-issued', async () => services.find((service) => leafIsFrom(service, newCa)), Boolean, WINDOW_MS + 30_000);
+      const first = await eventually('a first leaf re-issued', () => Promise.resolve(services.find((service) => leafIsFrom(service, newCa))), Boolean, WINDOW_MS + 30_000);
       const during = await servingCert(['rollover', 'status', '-A', '--kubeconfig', kubeconfigFile, '-o', 'json']);
       expect(during.code).toBe(1);
       const duringReport = JSON.parse(during.stdout) as { summary: { current: number; old: number; total: number } };
@@ -168,11 +168,11 @@ describe('a platform CA rollover converges with no failed request', () => {
       expect(again.cert.trust.cas.map((ca) => ca.fingerprint256)).toContain(new X509Certificate(oldCa).fingerprint256);
       expect(again.logger.lines.some((line) => line.message.includes('restored 1 retired CA'))).toBe(true);
       // A peer still on the old CA calls the restarted service, and is accepted.
-      await eventually('a call from a peer on the old CA to the restarted service', async () =>
-        calls.filter((call) => call.to === `${again.name}.${again.namespace}` && call.at > restartedAt && call.callerOld), (found) => found.length > 0, 15_000);
+      await eventually('a call from a peer on the old CA to the restarted service', () => Promise.resolve(
+        calls.filter((call) => call.to === `${again.name}.${again.namespace}` && call.at > restartedAt && call.callerOld)), (found) => found.length > 0, 15_000);
 
       // After: every leaf on the new CA, within the window (a generous bound, for liveness).
-      await eventually('every leaf re-issued by the new CA', async () => services.every((service) => leafIsFrom(service, newCa)), Boolean, WINDOW_MS + 30_000);
+      await eventually('every leaf re-issued by the new CA', () => Promise.resolve(services.every((service) => leafIsFrom(service, newCa))), Boolean, WINDOW_MS + 30_000);
       lastReissueMs = Date.now() - rotatedAt;
       await new Promise((resolve) => setTimeout(resolve, 1_000)); // calls on the final material
       for (const service of services) {
@@ -204,8 +204,8 @@ describe('a platform CA rollover converges with no failed request', () => {
       const oldCa = platform.caPem;
       await platform.rotateCA();
       const newCa = platform.caPem;
-      await eventually('delta re-issued by the new CA', async () => leafIsFrom(delta, newCa), Boolean, 30_000);
-      const warning = await eventually('gamma warns', async () => gamma.logger.lines.find((line) => line.level === 'warn' && line.message.includes('re-issue')), Boolean, 15_000);
+      await eventually('delta re-issued by the new CA', () => Promise.resolve(leafIsFrom(delta, newCa)), Boolean, 30_000);
+      const warning = await eventually('gamma warns', () => Promise.resolve(gamma.logger.lines.find((line) => line.level === 'warn' && line.message.includes('re-issue'))), Boolean, 15_000);
       expect(warning!.message).toContain('serving-cert-renew');
       expect(warning!.message).toContain('resources: ["certificates/status"], resourceNames: ["gamma-cert"], verbs: ["get", "patch"]');
       expect(gamma.cert.health().ready).toBe(true);
