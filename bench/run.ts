@@ -8,6 +8,7 @@ import { soak } from './soak.js';
 import { handshakeThroughput, rotationToHandshake } from './files-rotation.js';
 import { gateOnCraftedInput } from './gate.js';
 import { mtlsThroughput } from './mtls.js';
+import { rolloverConvergence } from './rollover.js';
 import { printTable, type Row } from './lib/stats.js';
 
 const quick = process.env.BENCH_QUICK === '1';
@@ -39,6 +40,8 @@ const steps: Array<[string, () => Promise<Row | Row[]>]> = [
   ['soak: 10,000 rotations', () => soak(quick ? 1_000 : 10_000)],
   ['handshakes per second: attached vs plain', () => handshakeThroughput(quick ? 2 : 6, quick ? 500 : 1_500)],
   ['mTLS requests per second: createMtlsDispatcher vs plain Agent', () => mtlsThroughput(quick ? 2 : 6, quick ? 500 : 1_500)],
+  // Its own control plane and platform, stopped before the api source rows start theirs.
+  ['rollover: platform CA change to last leaf re-issued', () => rolloverConvergence(quick ? 1 : 3)],
   ['api source: requests of a start', async () => startRequests(await controlPlane())],
   ['api source: Secret update to first handshake', async () => apiRotationToHandshake(await controlPlane(), quick ? 30 : 200)],
   ['api source: an hour of steady state', async () => steadyStateRequests(await controlPlane())],
