@@ -137,13 +137,14 @@ export class LiveServingCert extends SubscribableEmitter implements ServingCert 
     };
     try {
       this.#tasks.push(servingSource.watch(onChange(this.#servingRefresher), stop));
-      await this.#options.trustMemory?.restore(this.#trust, new Date()); // a rollover's retired CAs, before any input
+      const restoring = this.#options.trustMemory?.restore(this.#trust, new Date()); // a rollover's retired CAs, read beside the CA
       if (caSource && this.#caRefresher) {
         this.#tasks.push(caSource.watch(onChange(this.#caRefresher), stop));
         // The platform CA first: a serving bundle is then served with the right trust at once.
         this.#caRefresher.trigger();
         await this.#caRefresher.idle();
       }
+      if (await restoring) this.#trustChanged(); // trusted before the start resolves
       await wait.run();
     } finally {
       signal?.removeEventListener('abort', abortStart);

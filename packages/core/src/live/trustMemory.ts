@@ -64,20 +64,22 @@ export class TrustMemory {
     this.#logger = logger;
   }
 
-  /** Restores the remembered retired CAs into `trust` (those past their bound are dropped by it). */
-  async restore(trust: TrustStore, now: Date): Promise<void> {
+  /** Restores the remembered retired CAs into `trust` (those past their bound are dropped by it). Resolves with whether the trusted set changed. */
+  async restore(trust: TrustStore, now: Date): Promise<boolean> {
     try {
       const text = await this.#store.load();
-      if (text === undefined) return;
+      if (text === undefined) return false;
       const retired = decodeRetiredCas(text, this.#store.description);
       this.#saved = text;
-      trust.restore(retired, now);
+      const changed = trust.restore(retired, now);
       if (retired.length > 0) {
         this.#logger.info({ store: this.#store.description, cas: retired.map((ca) => ca.cert.fingerprint256) },
           `restored ${retired.length} retired CA(s) of a platform CA rollover from ${this.#store.description}`);
       }
+      return changed;
     } catch (error) {
       this.#warn(error);
+      return false;
     }
   }
 
