@@ -35,9 +35,10 @@ async function throughRollover(stateDir: string | undefined) {
   const trusted = nextEvent(cert, 'trust');
   await writeAtomicVolume(`${dir}/ca`, { 'ca.crt': newCa.certPem });
   await trusted;
-  const retired = nextEvent(cert, 'trust');
+  // The leaf moves: the old CA retires (still trusted, the bundle may stay the same).
+  const moved = nextEvent(cert, 'rotate');
   await writeAtomicVolume(`${dir}/certs`, payloadOf(newCa.issue({ dnsNames: WEB_NAMES })));
-  await retired;
+  await moved;
   expect(cert.trust.retired?.map((ca) => ca.subject)).toEqual(['CN=root 2025']);
   expect(cert.trust.platform?.map((ca) => ca.subject)).toEqual(['CN=root 2026']);
   await cert.close(); // the process ends; the state write (if any) is done by then
@@ -102,9 +103,9 @@ describe('restart-safe trust, files source', () => {
     const trusted = nextEvent(cert, 'trust');
     await writeAtomicVolume(`${dir}/ca`, { 'ca.crt': newCa.certPem });
     await trusted;
-    const retired = nextEvent(cert, 'trust');
+    const moved = nextEvent(cert, 'rotate');
     await writeAtomicVolume(`${dir}/certs`, payloadOf(newCa.issue({ dnsNames: WEB_NAMES })));
-    await retired;
+    await moved;
     expect(cert.trust.retired?.map((ca) => ca.subject)).toEqual(['CN=root 2025']);
     await cert.close();
     const warnings = logger.lines.filter((line) => line.level === 'warn');

@@ -180,8 +180,7 @@ export class LiveServingCert extends SubscribableEmitter implements ServingCert 
     this.#current = state;
     this.#expiry.arm(bundle.info);
     // Its Secret may name another CA: servers that verify clients need the new trust bundle.
-    if (this.#trust.update('secret', bundle.cas, new Date())) this.#trustChanged();
-    else this.#pruner.schedule(); // a CA may have retired without changing the bundle yet
+    this.#trustUpdated(this.#trust.update('secret', bundle.cas, new Date()));
     this.#warnings.warnOnce(source.description, state, bundle.warnings);
     logServed(this.#options.logger, source.description, state, previous);
     this.#observer.served(state.info, previous?.info, triggeredAt);
@@ -199,8 +198,14 @@ export class LiveServingCert extends SubscribableEmitter implements ServingCert 
     this.#refusals.accepted('ca');
     const description = this.#options.caSource!.description;
     for (const warning of read.value.warnings) this.#options.logger.warn({ source: description }, `${description}: ${warning}`);
-    if (this.#trust.update('caDir', read.value.certs, new Date())) this.#trustChanged();
-    else this.#pruner.schedule();
+    this.#trustUpdated(this.#trust.update('caDir', read.value.certs, new Date()));
+  }
+
+  /** After an input named its CAs: a new bundle is a change; a CA may also have retired without changing the bundle. */
+  #trustUpdated(changed: boolean): void {
+    if (changed) return this.#trustChanged();
+    this.#pruner.schedule();
+    void this.#options.trustMemory?.remember(this.#trust.retiredCas());
   }
 
   /** The one path of a trust change: new contexts for the handle and the servers, then listeners. */

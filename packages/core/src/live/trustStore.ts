@@ -111,11 +111,13 @@ export class TrustStore {
     const pem = entries.map((entry) => entry.cert.toString()).join('');
     const platform = entries.filter((entry) => entry.origins.has(PLATFORM_ORIGIN)).map((entry) => entry.info);
     const retired = entries.filter((entry) => entry.retiredAt !== undefined).map((entry) => entry.info);
-    // The roles count too: the platform CA may change while the bundle stays the same.
+    // The roles are kept current, but only a new bundle is a change (servers and dispatchers
+    // rebuild their contexts on it): a CA that retires without leaving the bundle is none.
     const key = [pem, ...platform.map((ca) => ca.fingerprint256), '|', ...retired.map((ca) => ca.fingerprint256)].join(',');
     if (key === this.#key) return false;
     this.#key = key;
+    const changed = pem !== this.#state.pem;
     this.#state = Object.freeze({ cas: Object.freeze(entries.map((entry) => entry.info)), pem, platform: Object.freeze(platform), retired: Object.freeze(retired) });
-    return true;
+    return changed;
   }
 }
