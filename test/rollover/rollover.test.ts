@@ -219,6 +219,10 @@ describe('a platform CA rollover converges with no failed request', () => {
       const status = await servingCert(['rollover', 'status', '-n', namespace, '--kubeconfig', kubeconfigFile]);
       expect(status.code).toBe(1);
       expect(status.stdout).toMatch(new RegExp(`${namespace}\\s+gamma\\s+gamma-tls\\s+old`));
+      const yaml = await servingCert(['rollover', 'status', '-n', namespace, '--kubeconfig', kubeconfigFile, '-o', 'yaml']);
+      expect(yaml.code).toBe(1);
+      expect(yaml.stdout).toMatch(/service: gamma\n[\s\S]*?ca: old/);
+      expect(yaml.stdout).toMatch(/service: delta\n[\s\S]*?ca: current/);
     } finally {
       await stopService(gamma);
       await stopService(delta);
