@@ -39,8 +39,10 @@ export async function startRequests(plane: ControlPlane): Promise<Row> {
   const requests = atResolve.filter((request) => !request.watch);
   return {
     name: 'api: requests made by a start, Secret already there',
-    unit: 'requests', value: requests.length, baselineName: 'target', baseline: 3, ratio: requests.length / 3,
-    target: '<= 3', met: requests.length <= 3,
+    // 3 for the material (GET Service, LIST both Secrets) and 1 GET of the trust ConfigMap that
+    // lets a restart mid-rollover still trust a retired platform CA (read beside the CA's LIST).
+    unit: 'requests', value: requests.length, baselineName: 'target', baseline: 4, ratio: requests.length / 4,
+    target: '<= 4 (3 + the trust ConfigMap)', met: requests.length <= 4,
     detail: { requests: requests.map((request) => `${request.method} ${request.path.replace(/\?.*/, '')}`), watchesOpenedAfter: watches },
   };
 }

@@ -2,7 +2,7 @@
 // writes bench/results.json. BENCH_QUICK=1 makes a short run (fewer rotations and rounds);
 // BENCH_FLEET=1 adds the fleet benchmark's largest size (1,000 pods, with and without shared watchers).
 // BENCH_ONLY=files,mtls runs only the steps whose key is listed (keys: files, restart, gate,
-// soak, handshakes, mtls, import, fleet, api).
+// soak, handshakes, mtls, import, fleet, rollover, api).
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import { apiRotationToHandshake, restartToHandshake, startControlPlane, startRequests, steadyStateRequests } from './api-source.js';
@@ -13,6 +13,7 @@ import { gateOnCraftedInput } from './gate.js';
 import { mtlsThroughput } from './mtls.js';
 import { fleetRows } from './fleet.js';
 import { importTime } from './importTime.js';
+import { rolloverConvergence } from './rollover.js';
 import { printTable, type Row } from './lib/stats.js';
 
 const quick = process.env.BENCH_QUICK === '1';
@@ -43,6 +44,8 @@ const steps: Array<[string, string, () => Promise<Row | Row[]>]> = [
   ['import', 'import time: core + files-source start vs node:tls', () => importTime(10)],
   // Each size on a control plane of its own, before the shared one below starts: one at a time.
   ['fleet', 'api source at fleet scale', () => fleetRows(fleetSizes, sharedFleetSizes, (message) => process.stderr.write(`bench: ${message}\n`))],
+  // Its own control plane and platform, stopped before the api source rows start theirs.
+  ['rollover', 'rollover: platform CA change to last leaf re-issued', () => rolloverConvergence(quick ? 1 : 3)],
   ['api', 'api source: requests of a start', async () => startRequests(await controlPlane())],
   ['api', 'api source: Secret update to first handshake', async () => apiRotationToHandshake(await controlPlane(), quick ? 30 : 200)],
   ['api', 'api source: an hour of steady state', async () => steadyStateRequests(await controlPlane())],

@@ -31,7 +31,7 @@ describe('deploy/', () => {
         count += 1;
       }
     }
-    expect(count).toBe(4 + 3 + 1 + 8 + 3 + 2 + 4); // app-rbac.yaml: the Role, the diagnosis and the Events Roles, with their bindings
+    expect(count).toBe(4 + 3 + 1 + 10 + 3 + 2 + 4); // app-rbac.yaml: the Role, the diagnosis, renew and Events Roles, with their bindings
   });
 });
 

@@ -28,10 +28,10 @@ export function platform(): Promise<PlatformClient> {
   return platformClient;
 }
 
-/** A new namespace with a unique name, so that tests never see each other's objects. */
-export async function createNamespace(prefix = 'test'): Promise<string> {
+/** A new namespace with a unique name, so that tests never see each other's objects (on `admin`'s cluster, default this run's). */
+export async function createNamespace(prefix = 'test', admin?: KubeConfig): Promise<string> {
   const name = `${prefix}-${randomBytes(4).toString('hex')}`;
-  await controlPlane().kubeConfig.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name } } });
+  await (admin ?? controlPlane().kubeConfig).makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name } } });
   return name;
 }
 
@@ -68,18 +68,19 @@ export async function eventually<T>(what: string, read: () => Promise<T>, until:
  * Applies deploy/app-rbac.yaml for one app, its names replaced, bound to the client-certificate
  * user `user` instead of a ServiceAccount. The Role rules are the file's, untouched: the SDK
  * must work under exactly them. `diagnosis` adds the optional diagnosis Role and ClusterRole,
- * `events` the optional Events Role.
+ * `events` the optional Events Role, `renew` the optional Role that lets it ask for its own re-issue.
  */
-export async function applyAppRbac(namespace: string, serviceName: string, user: string, options: { diagnosis?: boolean; events?: boolean; secretName?: string } = {}): Promise<void> {
+export async function applyAppRbac(namespace: string, serviceName: string, user: string, options: { diagnosis?: boolean; events?: boolean; renew?: boolean; secretName?: string; admin?: KubeConfig } = {}): Promise<void> {
   const text = (await readFile(new URL('../../deploy/app-rbac.yaml', import.meta.url), 'utf8'))
     .replaceAll('my-secure-service-tls', options.secretName ?? `${serviceName}-tls`)
     .replaceAll('my-secure-service', serviceName)
     .replaceAll('my-namespace', namespace);
   const objects = loadAllYaml(text) as KubernetesObject[];
-  const api = KubernetesObjectApi.makeApiClient(controlPlane().kubeConfig);
+  const api = KubernetesObjectApi.makeApiClient(options.admin ?? controlPlane().kubeConfig);
   for (const object of objects) {
     if (!options.diagnosis && object.metadata?.name?.startsWith('serving-cert-diagnosis')) continue;
     if (!options.events && object.metadata?.name?.startsWith('serving-cert-events')) continue;
+    if (!options.renew && object.metadata?.name?.startsWith('serving-cert-renew')) continue;
     const binding = object as KubernetesObject & { subjects?: Array<Record<string, string>> };
     if (binding.subjects) binding.subjects = [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }];
     if (object.kind === 'ClusterRoleBinding') object.metadata!.name = `serving-cert-diagnosis-${namespace}-${user}`;

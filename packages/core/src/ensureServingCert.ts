@@ -8,6 +8,7 @@ import { DEFAULT_MAX_BYTES } from './options/limits.js';
 import { openSources } from './sources/openSources.js';
 import { openObservers, type Observers } from './observe/openObservers.js';
 import type { ClusterAccess } from './kube/clusterAccess.js';
+import { openTrustMemory, renewAfterRollover } from './rollover.js';
 import type { ServingCert } from './types.js';
 
 /**
@@ -43,15 +44,19 @@ export async function ensureServingCert(options: EnsureOptions = {}): Promise<Se
     onWatchReconnect: (reason) => watchReconnected(reason) });
   const observers = await openObservers(plan, { source: sources.serving.description, identity, access });
   watchReconnected = observers.watchReconnected;
-  return LiveServingCert.open({
+  const rollover = { source: choice.source, cluster, identity, secretName };
+  const cert = await LiveServingCert.open({
     servingSource: sources.serving,
     caSource: sources.ca,
     expectations: { dnsNames, clockSkewMs: plan.clockSkewMs, maxBytes: DEFAULT_MAX_BYTES, description: sources.serving.description, clientUse: plan.clientUse },
     trustGraceMs: plan.trustGraceMs,
+    trustMemory: await openTrustMemory(plan, rollover),
     timeoutMs: plan.timeoutMs,
     logger: plan.logger,
     signal: plan.signal,
     diagnose: sources.diagnose,
     observer: observers.observer,
   });
+  await renewAfterRollover(cert, plan, rollover);
+  return cert;
 }

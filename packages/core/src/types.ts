@@ -28,6 +28,13 @@ export interface TrustState {
   readonly cas: readonly CertInfo[];
   /** The same CAs as one PEM bundle, for `ca` options. */
   readonly pem: string;
+  /**
+   * The CAs the platform root CA input (`service-root-ca`) names now; empty when there is none.
+   * A served leaf that none of them signed is left over from a platform CA rollover.
+   */
+  readonly platform?: readonly CertInfo[];
+  /** CAs no input names any more, kept through a rollover until their bound (trustGracePeriodMs, their expiry). */
+  readonly retired?: readonly CertInfo[];
 }
 
 /** The material being served now. `keyPem` is secret: never log it. */

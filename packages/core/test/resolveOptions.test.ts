@@ -20,6 +20,9 @@ describe('resolveOptions checks every option before anything happens', () => {
     ['a zero reload interval', { reloadIntervalMs: 0 }, 'reloadIntervalMs must be a positive number; got 0'],
     ['a zero watch timeout', { watchTimeoutSeconds: 0 }, 'watchTimeoutSeconds must be a positive number; got 0'],
     ['a negative grace period', { trustGracePeriodMs: -5 }, 'trustGracePeriodMs must be zero or more milliseconds; got -5'],
+    ['a negative renew window', { rolloverRenewWindowMs: -1 }, 'rolloverRenewWindowMs must be zero or more milliseconds; got -1'],
+    ['renewOnRollover that is not a boolean', { renewOnRollover: 'no' as unknown as boolean }, 'renewOnRollover must be true or false; got "no"'],
+    ['an empty stateDir', { stateDir: '' }, 'stateDir must be a non-empty path'],
     ['an unknown source', { source: 'disk' as EnsureOptions['source'] }, 'source must be one of auto, files, api, local; got "disk"'],
     ['a service name with capitals', { serviceName: 'Web' }, 'serviceName must be a Kubernetes name'],
     ['a namespace with a dot', { namespace: 'shop.prod' }, 'namespace must be a Kubernetes name'],
@@ -37,7 +40,8 @@ describe('resolveOptions checks every option before anything happens', () => {
     expect(plan).toMatchObject({
       source: 'auto', serviceName: 'web', namespace: 'shop', certDir: '/mnt/tls', caDir: '/etc/tls/ca',
       caSecretName: 'service-root-ca', clusterDomain: 'cluster.local', timeoutMs: 300_000, reloadIntervalMs: 30_000,
-      watchTimeoutSeconds: 300, trustGraceMs: 86_400_000, clockSkewMs: 300_000,
+      watchTimeoutSeconds: 300, trustGraceMs: 90 * 86_400_000, clockSkewMs: 300_000,
+      stateDir: undefined, renewOnRollover: true, rolloverRenewWindowMs: 180_000,
     });
     expect(Object.isFrozen(plan)).toBe(true);
   });

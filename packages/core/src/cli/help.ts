@@ -40,6 +40,12 @@ dns-names, chain) and each problem serving-cert's error code (E_EXPIRED, E_CHAIN
 In JSON, each check has a stable id (api-server, rbac, service, certificate, certificate-request,
 cluster-issuer, ca-secret, policy.<name>) and, when it does not pass, a code (E_NOT_FOUND,
 E_NOT_READY, E_UNREACHABLE, ...). An unreachable API server is one failed check, exit 2.`,
+  rollover: `usage:
+  serving-cert rollover status [-n NS | -A] [-o text|json|yaml]
+      During a platform CA rollover: for each annotated Service it can read, whether its leaf is
+      signed by the current platform root CA (current) or an older one (old), its Certificate's
+      Ready condition and renewal time. Exit 0 when every leaf is on the current CA, 1 when not.
+      Only reads: needs list on services, get on the Secrets and certificates.cert-manager.io.`,
   manifests: `usage:
   serving-cert manifests [platform|app]
       Prints the YAML of deploy/: the platform's Kyverno policies and RBAC (platform, the
@@ -57,6 +63,7 @@ commands:
   inspect DIR               the validation gate on a folder (a mounted Secret)
   inspect secret NAME       the validation gate on a Secret read through the API
   doctor                    each thing serving-cert depends on in the cluster, with the fix
+  rollover status           which leaves a platform CA rollover has moved to the new CA
   manifests [platform|app]  the YAML of deploy/
   --version                 the version of serving-cert
 

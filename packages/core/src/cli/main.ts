@@ -22,6 +22,8 @@ export async function main(argv: string[]): Promise<number> {
       case 'inspect': return await inspectCommand(rest);
       case 'doctor': return await doctorCommand(rest);
       case 'manifests': return manifestsCommand(rest);
+      // Loaded only here, with @kubernetes/client-node.
+      case 'rollover': return await (await import('./rollover.js')).rolloverCommand(rest);
       case '--version':
       case 'version': {
         const { options } = parseCommand(rest);

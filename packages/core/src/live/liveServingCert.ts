@@ -1,42 +1,23 @@
 import type * as tls from 'node:tls';
 import { asServingCertError, ServingCertError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import type { MaterialSource } from '../sources/source.js';
 import type { CertificateState, CertInfo, ServerOptionsRequest, ServingCert, ServingCertHealth, TrustState } from '../types.js';
 import { describeName } from '../x509/certInfo.js';
-import { validateCaBundle, validateServingBundle, type Expectations, type ValidCaBundle, type ValidServingBundle } from '../x509/validateBundle.js';
+import { validateCaBundle, validateServingBundle, type ValidCaBundle, type ValidServingBundle } from '../x509/validateBundle.js';
 import { AttachedServers, serverOptionsOf } from './attachedServers.js';
 import { certificateStateOf, factsOf, logServed } from './certificateState.js';
 import { ExpiryAlarm, expiryError } from './expiryAlarm.js';
 import { logInternalError, logRefusal, logUnexpected, ServedWarnings } from './failures.js';
 import { ObservedHealth } from './observedHealth.js';
-import type { LiveObserver } from './observer.js';
 import { Refresher } from './refresher.js';
 import { Refusals } from './refusals.js';
 import { StartWait } from './startWait.js';
 import { SubscribableEmitter } from './subscribableEmitter.js';
+import type { LiveServingCertOptions } from './liveServingCertOptions.js';
 import { TrustPruner } from './trustPruner.js';
 import { TrustStore } from './trustStore.js';
 import { VersionGate } from './versionGate.js';
 
-/** What a live serving certificate is made of. */
-export interface LiveServingCertOptions {
-  servingSource: MaterialSource;
-  /** Where the platform root CA comes from (`service-root-ca`); optional. */
-  caSource: MaterialSource | undefined;
-  expectations: Expectations;
-  trustGraceMs: number;
-  timeoutMs: number;
-  logger: Logger;
-  signal: AbortSignal | undefined;
-  /** Told of every served certificate, reported refusal, trust change and waiting start (observe/). */
-  observer?: LiveObserver | undefined;
-  /** Called when the start waits long or times out, to say why from what the environment shows. */
-  diagnose?: () => Promise<string | undefined>;
-  /** How often a waiting start logs what it waits for (default 10 s), and adds the diagnosis (default 30 s). */
-  progressIntervalMs?: number;
-  diagnosisIntervalMs?: number;
-}
+export type { LiveServingCertOptions } from './liveServingCertOptions.js';
 
 /**
  * The live state: keeps the last good bundle, feeds it to attached servers and tells listeners.
@@ -130,7 +111,7 @@ export class LiveServingCert extends SubscribableEmitter implements ServingCert 
       this.#expiry.clear();
       this.#servers.clear();
       this.#observer.closed();
-      await Promise.allSettled([...this.#tasks, this.#servingRefresher.idle(), this.#caRefresher?.idle()]);
+      await Promise.allSettled([...this.#tasks, this.#servingRefresher.idle(), this.#caRefresher?.idle(), this.#options.trustMemory?.idle()]);
     })();
     return this.#closing;
   }
@@ -156,12 +137,14 @@ export class LiveServingCert extends SubscribableEmitter implements ServingCert 
     };
     try {
       this.#tasks.push(servingSource.watch(onChange(this.#servingRefresher), stop));
+      const restoring = this.#options.trustMemory?.restore(this.#trust, new Date()); // a rollover's retired CAs, read beside the CA
       if (caSource && this.#caRefresher) {
         this.#tasks.push(caSource.watch(onChange(this.#caRefresher), stop));
         // The platform CA first: a serving bundle is then served with the right trust at once.
         this.#caRefresher.trigger();
         await this.#caRefresher.idle();
       }
+      if (await restoring) this.#trustChanged(); // trusted before the start resolves
       await wait.run();
     } finally {
       signal?.removeEventListener('abort', abortStart);
@@ -197,8 +180,7 @@ export class LiveServingCert extends SubscribableEmitter implements ServingCert 
     this.#current = state;
     this.#expiry.arm(bundle.info);
     // Its Secret may name another CA: servers that verify clients need the new trust bundle.
-    if (this.#trust.update('secret', bundle.cas, new Date())) this.#trustChanged();
-    else this.#pruner.schedule(); // a CA may have retired without changing the bundle yet
+    this.#trustUpdated(this.#trust.update('secret', bundle.cas, new Date()));
     this.#warnings.warnOnce(source.description, state, bundle.warnings);
     logServed(this.#options.logger, source.description, state, previous);
     this.#observer.served(state.info, previous?.info, triggeredAt);
@@ -216,13 +198,20 @@ export class LiveServingCert extends SubscribableEmitter implements ServingCert 
     this.#refusals.accepted('ca');
     const description = this.#options.caSource!.description;
     for (const warning of read.value.warnings) this.#options.logger.warn({ source: description }, `${description}: ${warning}`);
-    if (this.#trust.update('caDir', read.value.certs, new Date())) this.#trustChanged();
-    else this.#pruner.schedule();
+    this.#trustUpdated(this.#trust.update('caDir', read.value.certs, new Date()));
+  }
+
+  /** After an input named its CAs: a new bundle is a change; a CA may also have retired without changing the bundle. */
+  #trustUpdated(changed: boolean): void {
+    if (changed) return this.#trustChanged();
+    this.#pruner.schedule();
+    void this.#options.trustMemory?.remember(this.#trust.retiredCas());
   }
 
   /** The one path of a trust change: new contexts for the handle and the servers, then listeners. */
   #trustChanged(): void {
     this.#pruner.schedule();
+    void this.#options.trustMemory?.remember(this.#trust.retiredCas()); // never rejects: a failure is a warning
     if (!this.#bundle) return; // listeners hear of trust only once there is a handle
     this.#current = certificateStateOf(this.#bundle, this.#trust.state.pem);
     this.#servers.installAll(this.#current, this.#trust.state.pem);

@@ -44,8 +44,27 @@ export interface EnsureOptions {
   reloadIntervalMs?: number;
   /** How long the api source's watches stay open before they are renewed (server-side timeout). Default 300. */
   watchTimeoutSeconds?: number;
-  /** How long a CA that left the trust bundle stays trusted (unless it expires first). Default 24 h. */
+  /**
+   * The bound on how long a CA that left the trust bundle (a platform CA rollover) stays
+   * trusted, unless it expires first. Default 90 days: as long as a leaf of the retired CA may
+   * still be in use (cert-manager's 90-day leaves).
+   */
   trustGracePeriodMs?: number;
+  /**
+   * A writable folder where the trust state (the retired CAs of a rollover) is kept in a small
+   * file, `serving-cert-trust.json`, so that a restart still trusts peers not yet re-issued.
+   * Default: none; the api source then keeps it in its companion ConfigMap
+   * `<secretName>-serving-cert-trust`, the files source in memory only.
+   */
+  stateDir?: string;
+  /**
+   * After a platform CA rollover, ask cert-manager to re-issue this service's leaf when it is
+   * not signed by the current platform root CA (as `cmctl renew` does; needs the optional Role
+   * serving-cert-renew of deploy/app-rbac.yaml). Default true when a cluster is reachable.
+   */
+  renewOnRollover?: boolean;
+  /** That request goes out at a random moment within this window after the change. Default 180000 (3 minutes). */
+  rolloverRenewWindowMs?: number;
   /**
    * This process also presents its certificate as a client (createMtlsDispatcher): when the
    * leaf has an extendedKeyUsage, the gate then also requires clientAuth, so that no rotation

@@ -28,6 +28,9 @@ export interface EnsurePlan {
   readonly reloadIntervalMs: number;
   readonly watchTimeoutSeconds: number;
   readonly trustGraceMs: number;
+  readonly stateDir: string | undefined;
+  readonly renewOnRollover: boolean;
+  readonly rolloverRenewWindowMs: number;
   readonly clockSkewMs: number;
   readonly clientUse: boolean;
   readonly kubeConfig: KubeConfig | undefined;
@@ -56,6 +59,7 @@ export function resolveOptions(options: EnsureOptions = {}, env: NodeJS.ProcessE
   if (options.meterProvider !== undefined && typeof (options.meterProvider as { getMeter?: unknown } | null)?.getMeter !== 'function') {
     fail('meterProvider', 'an OpenTelemetry MeterProvider (with getMeter)', 'another value');
   }
+  if (options.renewOnRollover !== undefined && typeof options.renewOnRollover !== 'boolean') fail('renewOnRollover', 'true or false', options.renewOnRollover);
   if (options.clientUse !== undefined && typeof options.clientUse !== 'boolean') fail('clientUse', 'true or false', options.clientUse);
   if (options.logger !== undefined && !['debug', 'info', 'warn', 'error'].every((level) => typeof (options.logger as unknown as Record<string, unknown>)[level] === 'function')) {
     fail('logger', 'an object with debug, info, warn and error functions (pino, console, ...)', 'another object');
@@ -74,7 +78,10 @@ export function resolveOptions(options: EnsureOptions = {}, env: NodeJS.ProcessE
     timeoutMs: number('timeoutMs', options.timeoutMs, 300_000, 0),
     reloadIntervalMs: number('reloadIntervalMs', options.reloadIntervalMs, 30_000, 1),
     watchTimeoutSeconds: number('watchTimeoutSeconds', options.watchTimeoutSeconds, 300, 1),
-    trustGraceMs: number('trustGracePeriodMs', options.trustGracePeriodMs, DAY_MS, 0),
+    trustGraceMs: number('trustGracePeriodMs', options.trustGracePeriodMs, 90 * DAY_MS, 0),
+    stateDir: path('stateDir', options.stateDir),
+    renewOnRollover: options.renewOnRollover ?? true,
+    rolloverRenewWindowMs: number('rolloverRenewWindowMs', options.rolloverRenewWindowMs, 180_000, 0),
     clockSkewMs: number('clockSkewMs', options.clockSkewMs, 5 * 60_000, 0),
     clientUse: options.clientUse ?? false,
     kubeConfig: options.kubeConfig,
