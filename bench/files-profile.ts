@@ -1,11 +1,15 @@
 // Where the files source's reaction time goes (bench/README.md, "The files source's reaction
-// path"): `node --import tsx bench/files-profile.ts [rotations]`. Two views:
+// path"): `node --import tsx bench/files-profile.ts [rotations]`. Three views:
 // 1. each step from a kubelet swap to a new SecureContext, timed alone in this process on a
 //    tmpfs folder (p50 and p99 of 200 runs);
 // 2. a timeline of real rotations through peers/serving-cert-server.mjs, the benchmark's own
 //    server: swap -> change event (the refresh starts) -> new context installed (the
 //    serving-cert:rotate channel) -> first handshake that presents it, in epoch milliseconds.
+//    The server also times its setSecureContext, which splits the refresh in two;
+// 3. the time from kubelet's `..data_tmp` event to its `..data` event: the most a speculative
+//    gate (validating at `..data_tmp`) could gain.
 import { spawn } from 'node:child_process';
+import { watch } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { handshake } from './lib/tls.js';
@@ -62,6 +66,42 @@ export async function profileSteps(runs = 200): Promise<Array<[string, number, n
   return rows;
 }
 
+/**
+ * The most a speculative gate could gain: kubelet points `..data_tmp` at the new, fully
+ * written revision just before renaming it over `..data`, so validating at the `..data_tmp`
+ * event could overlap the gate with the time until the rename event, and no more. This is that
+ * time as a watcher sees it (fs.watch on a tmpfs folder, the testkit's kubelet-style writer
+ * in the same process: its symlink and rename are two threadpool round trips apart; kubelet's
+ * are two consecutive system calls). Returns [p50, p90, p99] in ms.
+ */
+export async function speculationWindow(rotations = 200): Promise<[number, number, number]> {
+  const base = await fs.stat('/dev/shm').then(() => '/dev/shm', () => os.tmpdir());
+  const dir = await fs.mkdtemp(path.join(base, 'serving-cert-window-'));
+  const ca = CertificateAuthority.create();
+  const leaf = ca.issue({ dnsNames: NAMES });
+  let tmpAt: number | undefined;
+  let dataAt: number | undefined;
+  await writeAtomicVolume(dir, { 'tls.crt': leaf.certPem, 'tls.key': leaf.keyPem, 'ca.crt': leaf.caPem });
+  const watcher = watch(dir, { persistent: false }, (_event, name) => {
+    if (name === '..data_tmp') tmpAt ??= performance.now();
+    else if (name === '..data') dataAt ??= performance.now();
+  });
+  const gaps: number[] = [];
+  try {
+    for (let i = 0; i < rotations; i += 1) {
+      tmpAt = dataAt = undefined;
+      // A different payload each time (the writer skips an unchanged one); the bytes do not matter here.
+      await writeAtomicVolume(dir, { 'tls.crt': `${leaf.certPem}\n#${i}`, 'tls.key': leaf.keyPem, 'ca.crt': leaf.caPem });
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      if (tmpAt !== undefined && dataAt !== undefined) gaps.push(dataAt - tmpAt);
+    }
+  } finally {
+    watcher.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+  return [quantile(gaps, 0.5), quantile(gaps, 0.9), quantile(gaps, 0.99)];
+}
+
 /** The timeline of `rotations` real rotations; rows of [step, p50, p90, p99] in ms. */
 export async function rotationTimeline(rotations: number): Promise<Array<[string, number, number, number]>> {
   const epoch = (at: number) => performance.timeOrigin + at;
@@ -99,13 +139,15 @@ export async function rotationTimeline(rotations: number): Promise<Array<[string
     child.kill('SIGTERM');
     await exited;
   }
-  const served = (await fs.readFile(log, 'utf8')).trim().split('\n').map((line) => line.split(' ').slice(1).map(Number) as [number, number]);
+  const served = (await fs.readFile(log, 'utf8')).trim().split('\n').map((line) => line.split(' ').slice(1).map(Number) as [number, number, number, number]);
   await fs.rm(dir, { recursive: true, force: true });
   const row = (label: string, values: number[]): [string, number, number, number] => [label, quantile(values, 0.5), quantile(values, 0.9), quantile(values, 0.99)];
   return [
     // Negative when the server's event came before the writer's own rename call returned.
     row('swap -> change event (refresh starts)', swaps.map((at, i) => served[i]![0] - served[i]![1] - at)),
     row('change event -> new context installed', served.map(([, latency]) => latency)),
+    row('  (event -> setSecureContext: read, gate)', served.map(([, , toContext]) => toContext)),
+    row('  (inside setSecureContext: OpenSSL)', served.map(([, , , inContext]) => inContext)),
     row('installed -> first handshake presenting it', seen.map((at, i) => at - served[i]![0])),
     row('  (that handshake alone)', probes),
     row('swap -> first handshake presenting it', seen.map((at, i) => at - swaps[i]!)),
@@ -114,6 +156,8 @@ export async function rotationTimeline(rotations: number): Promise<Array<[string
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   for (const [label, p50, p99] of await profileSteps()) console.log(`${label.padEnd(48)} p50 ${p50.toFixed(3)} ms  p99 ${p99.toFixed(3)} ms`);
+  const [p50, p90, p99] = await speculationWindow();
+  console.log(`${'..data_tmp event -> ..data event'.padEnd(48)} p50 ${p50.toFixed(3)} ms  p90 ${p90.toFixed(3)} ms  p99 ${p99.toFixed(3)} ms`);
   if (process.argv[2] === '0') process.exit(0);
   console.log();
   for (const [label, p50, p90, p99] of await rotationTimeline(Number(process.argv[2] ?? 100))) {
