@@ -124,7 +124,7 @@ interface Certificate extends WithConditions { spec: { secretName: string }; sta
 
 /**
  * Starts the real platform on a control plane: cert-manager's controller and Kyverno's admission
- * and background controllers, built by `npm run envtest:setup` from tools/platform. Installs the
+ * and background controllers, built by `npx serving-cert-envtest` from the go/platform module. Installs the
  * full cert-manager and Kyverno CRD sets, Kyverno's namespace, ConfigMaps and RBAC from its
  * module, cert-manager's RBAC, `deploy/platform/*.yaml` exactly as shipped, and aggregates the
  * ClusterRoles once (there is no controller manager). Each controller authenticates with a client
