@@ -6,9 +6,9 @@
 //  3. the tarballs installed into a fresh project under os.tmpdir() (outside the workspace, so
 //     nothing resolves through the monorepo's node_modules): a TypeScript consumer type-checks
 //     under moduleResolution node16 and bundler, and a JavaScript consumer serves and verifies
-//     one HTTPS request on the embedded default (the local development CA).
+//     one HTTPS request on the embedded default (the local development CA), on Node 20, 22 and 24.
 // Prints a line per step with its time; exits 1 on the first failure.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -64,6 +64,17 @@ async function checkTarball(tarball) {
   }
 }
 
+/** scripts/node-version.mjs's binary for a line; its progress lines (stderr) go to the log. */
+function installedNode(line) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(root, 'scripts', 'node-version.mjs'), line], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    child.stdout.on('data', (chunk) => { stdout += chunk; });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(stdout.trim()) : reject(new Error(`cannot install Node ${line}`))));
+  });
+}
+
 const started = Date.now();
 for (const { name, dir } of publishedWorkspaces()) {
   await step(`publint --strict ${name}`, () => run(bin('publint'), ['--strict', dir]).then(() => ''));
@@ -109,13 +120,20 @@ try {
       return `tsc ${typescript} --noEmit`;
     });
   }
-  await step(`JavaScript consumer on node ${process.version}`, async () => {
-    const { stdout } = await run(process.execPath, ['consumer.mjs'], {
-      cwd: project, timeout: 60_000,
-      env: { ...process.env, SERVING_CERT_SERVICE: 'orders', POD_NAMESPACE: 'shop', SERVING_CERT_LOCAL_CA_DIR: path.join(work, 'local-ca'), KUBERNETES_SERVICE_HOST: '' },
+  // The JavaScript consumer on each tested line: this Node, then 22 and 24 (scripts/node-version.mjs
+  // installs them into the user's cache, where the test matrix finds them again).
+  for (const line of ['current', '22', '24']) {
+    let node = process.execPath;
+    if (line !== 'current') await step(`Node ${line} from the npm registry`, async () => (node = await installedNode(line)));
+    const version = (await run(node, ['--version'])).stdout.trim();
+    await step(`JavaScript consumer on node ${version}`, async () => {
+      const { stdout } = await run(node, ['consumer.mjs'], {
+        cwd: project, timeout: 60_000,
+        env: { ...process.env, SERVING_CERT_SERVICE: 'orders', POD_NAMESPACE: 'shop', SERVING_CERT_LOCAL_CA_DIR: path.join(work, `local-ca-${line}`), KUBERNETES_SERVICE_HOST: '' },
+      });
+      return stdout.trim();
     });
-    return stdout.trim();
-  });
+  }
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

@@ -28,6 +28,22 @@ async function runIn(command: string, args: string[], env: NodeJS.ProcessEnv): P
   );
 }
 
+/**
+ * npm install in the consumer project, from the registry and the user's npm cache (which other
+ * installs on this machine share): one retry, after saying why the first try failed, so that a
+ * registry hiccup is not read as a testkit defect; a second failure fails with npm's own words.
+ */
+async function npmInstall(): Promise<void> {
+  const install = () => run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: project, timeout: 180_000 });
+  const because = (error: unknown) => { const e = error as { message: string; stderr?: string }; return e.stderr || e.message; };
+  await install().catch(async (first: unknown) => {
+    process.stderr.write(`packedTestkit: npm install failed, trying once more: ${because(first)}\n`);
+    await install().catch((second: unknown) => {
+      throw new Error(`npm install of the packed testkit failed twice: ${because(second)}`);
+    });
+  });
+}
+
 beforeAll(async () => {
   // The folder this repository's own set-up built, handed over as setup-envtest's would be.
   const assets = controlPlaneAssets();
@@ -43,7 +59,7 @@ beforeAll(async () => {
     devDependencies: { '@serving-cert/core': `file:${tarballs['@serving-cert/core']}`, '@serving-cert/testkit': `file:${tarballs['@serving-cert/testkit']}` },
   }));
   // npm's own cache stays the user's: a consumer's npm install is not what this test is about.
-  await run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: project, timeout: 180_000 });
+  await npmInstall();
   copyFileSync(fileURLToPath(new URL('./fixtures/packed-testkit-consumer.mjs', import.meta.url)), path.join(project, 'consumer.mjs'));
 }, 240_000);
 
