@@ -7,7 +7,13 @@ export type TestkitErrorCode =
   /** `go mod download` or `go build` failed (the message ends with Go's own output). */
   | 'E_BUILD'
   /** A binary or a Go module is not the version this testkit release runs. */
-  | 'E_VERSION';
+  | 'E_VERSION'
+  /** etcd, kube-apiserver, a platform process or the supervisor exited or could not start (the message has its log). */
+  | 'E_START'
+  /** Something the testkit waits for did not come in time (a process ready, a CRD Established, an issuer Ready). */
+  | 'E_TIMEOUT'
+  /** A call the testkit cannot honour as made (a bad volume path, a policy name that is not in the manifests). */
+  | 'E_USAGE';
 
 /** Every error the testkit's setup and asset lookup throw: a code, and a message that says what to do. */
 export class TestkitError extends Error {
