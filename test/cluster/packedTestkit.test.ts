@@ -29,17 +29,26 @@ async function runIn(command: string, args: string[], env: NodeJS.ProcessEnv): P
 }
 
 /**
- * npm install in the consumer project, from the registry and the user's npm cache (which other
- * installs on this machine share): one retry, after saying why the first try failed, so that a
- * registry hiccup is not read as a testkit defect; a second failure fails with npm's own words.
+ * npm install in the consumer project, as a consumer's shell would run it: without the npm_*
+ * variables of the `npm test` that runs this file, stdin closed, the user's npm cache first
+ * (--prefer-offline: every package is there after the repository's own npm ci). One retry, after
+ * saying why the first try failed (a registry or shared-cache hiccup is not a testkit defect); a
+ * second failure fails with npm's own words.
  */
 async function npmInstall(): Promise<void> {
-  const install = () => run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: project, timeout: 180_000 });
-  const because = (error: unknown) => { const e = error as { message: string; stderr?: string }; return e.stderr || e.message; };
-  await install().catch(async (first: unknown) => {
-    process.stderr.write(`packedTestkit: npm install failed, trying once more: ${because(first)}\n`);
-    await install().catch((second: unknown) => {
-      throw new Error(`npm install of the packed testkit failed twice: ${because(second)}`);
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)));
+  const install = () => new Promise<void>((resolve, reject) => {
+    const child = execFile('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=warn'],
+      { cwd: project, env, timeout: 100_000 }, (error, _stdout, stderr) => {
+        if (error) reject(new Error(`${error.killed ? 'killed after 100 s' : error.message}: ${stderr}`));
+        else resolve();
+      });
+    child.stdin?.end();
+  });
+  await install().catch(async (first: Error) => {
+    process.stderr.write(`packedTestkit: npm install failed, trying once more: ${first.message}\n`);
+    await install().catch((second: Error) => {
+      throw new Error(`npm install of the packed testkit failed twice: ${second.message}`);
     });
   });
 }
