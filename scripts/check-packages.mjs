@@ -20,6 +20,8 @@ const say = (message) => process.stdout.write(`check-packages: ${message}\n`);
 const seconds = (since) => `${((Date.now() - since) / 1000).toFixed(1)} s`;
 const bin = (name) => path.join(root, 'node_modules', '.bin', name);
 
+const temporaryDirs = [];
+
 async function step(label, fn) {
   const started = Date.now();
   try {
@@ -28,6 +30,8 @@ async function step(label, fn) {
   } catch (error) {
     say(`FAIL ${label} (${seconds(started)})`);
     process.stderr.write(`${String(error.stdout ?? '')}${String(error.stderr ?? '')}${error.stdout || error.stderr ? '' : error.message}\n`);
+    // process.exit skips the finally below: remove the consumer project here.
+    for (const dir of temporaryDirs) rmSync(dir, { recursive: true, force: true });
     process.exit(1);
   }
 }
@@ -82,6 +86,7 @@ for (const { name, dir } of publishedWorkspaces()) {
 }
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'serving-cert-consumer-'));
+temporaryDirs.push(work);
 try {
   let tarballs = {};
   await step('npm pack of the published packages', async () => {
