@@ -7,6 +7,8 @@
 //   ROOT: the folder whose package.json lists the workspaces (default: this repository; the
 //   TEST_SUMMARY_ROOT environment variable sets it too). Each workspace with a `test` script is
 //   expected to have written ROOT/<workspace>/test-results/vitest.json.
+//   TEST_SUMMARY_WORKSPACES (comma-separated, as package.json lists them) limits the summary to
+//   those workspaces, for a run of part of the suite.
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,11 +31,18 @@ if (!Array.isArray(workspaces)) {
   process.exit(2);
 }
 
+const only = process.env.TEST_SUMMARY_WORKSPACES?.split(',').map((name) => name.trim()).filter(Boolean);
+const unknown = only?.filter((name) => !workspaces.includes(name)) ?? [];
+if (unknown.length > 0) {
+  console.error(`test-summary: TEST_SUMMARY_WORKSPACES names ${unknown.join(', ')}, which ${join(root, 'package.json')} does not list`);
+  process.exit(2);
+}
+
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const missing = [];
 const withFailures = [];
 const failedToRun = [];
-for (const workspace of workspaces) {
+for (const workspace of only ?? workspaces) {
   const pkg = readJson(join(root, workspace, 'package.json'));
   if (!pkg.scripts?.test) continue;
   const report = join(root, workspace, 'test-results', 'vitest.json');

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const READMES = ['README.md', 'packages/express-adapter/README.md', 'packages/fastify-adapter/README.md'];
+const READMES = ['README.md', 'packages/core/README.md', 'packages/express-adapter/README.md', 'packages/fastify-adapter/README.md', 'packages/testkit/README.md'];
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();

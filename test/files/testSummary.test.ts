@@ -75,4 +75,15 @@ describe('scripts/test-summary.mjs', () => {
     expect(run.stdout).toBe('');
     expect(run.stderr).toMatch(/test-summary: cannot read .*does-not-exist.*package\.json/);
   });
+
+  it('sums only the workspaces TEST_SUMMARY_WORKSPACES names (a run of part of the suite)', async () => {
+    const run = await summarize([fixture('missing-report')], { ...process.env, TEST_SUMMARY_WORKSPACES: 'packages/a' });
+    expect(run).toEqual({ code: 0, stdout: 'tests: 3 passed, 0 failed, 0 skipped\n', stderr: '' });
+  });
+
+  it('refuses a TEST_SUMMARY_WORKSPACES entry that is no workspace, instead of summing nothing', async () => {
+    const run = await summarize([fixture('all-pass')], { ...process.env, TEST_SUMMARY_WORKSPACES: 'packages/a, packages/zz' });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('TEST_SUMMARY_WORKSPACES names packages/zz');
+  });
 });

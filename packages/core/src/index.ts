@@ -4,7 +4,7 @@
  * @packageDocumentation
  */
 export { ensureServingCert } from './ensureServingCert.js';
-export type { EnsureOptions, LocalCaOptions } from './options/ensureOptions.js';
+export type { EnsureOptions, LocalCaOptions, MeterProviderLike } from './options/ensureOptions.js';
 export type { CertificateState, CertInfo, ClientCertMode, ServerOptionsRequest, ServingCert, ServingCertHealth, TrustState } from './types.js';
 export { followCertificate } from './types.js';
 export { ServingCertError, isServingCertError } from './errors.js';

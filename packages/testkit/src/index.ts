@@ -7,10 +7,14 @@
  */
 export { connectToControlPlane, startControlPlane } from './controlPlane/controlPlane.js';
 export type { ControlPlane, ControlPlaneClient, ControlPlaneConnection, ControlPlaneOptions } from './controlPlane/controlPlane.js';
-export { controlPlaneAssets, envtestCacheDir, envtestVersions } from './controlPlane/assets.js';
+export { controlPlaneAssets, envtestCacheDir, envtestCachePaths, envtestVersions } from './controlPlane/assets.js';
 export type { ControlPlaneAssets, EnvtestVersions } from './controlPlane/assets.js';
 export { PLATFORM, PLATFORM_POLICIES, connectToPlatform, installCrds, startPlatform } from './platform/platform.js';
 export type { IssuerState, Platform, PlatformClient, PlatformClientOptions, PlatformOptions, PlatformPolicies } from './platform/platform.js';
+export { SETUP_COMMAND, TestkitError } from './errors.js';
+export type { TestkitErrorCode } from './errors.js';
+export { setupEnvtest } from './setup/setup.js';
+export type { SetupOptions, SetupResult } from './setup/setup.js';
 export { platformAssets } from './platform/assets.js';
 export type { PlatformAssets } from './platform/assets.js';
 export { aggregateClusterRoles } from './platform/rbac.js';

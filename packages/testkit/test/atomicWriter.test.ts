@@ -42,6 +42,7 @@ describe('writeAtomicVolume lays a volume out as kubelet does', () => {
 
   it.each(['../escape', '/absolute', '..hidden', 'a//b', ''])('refuses the path %j', async (key) => {
     await expect(writeAtomicVolume(await volumeDir(), { [key]: 'x' })).rejects.toThrow(/invalid volume path/);
+    await expect(writeAtomicVolume(await volumeDir(), { [key]: 'x' })).rejects.toMatchObject({ name: 'TestkitError', code: 'E_USAGE' });
   });
 
   it('never shows a reader a half-written revision', async () => {

@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { envtestVersions } from '../src/index.js';
 
 describe('envtest versions', () => {
-  it('match what tools/envtest/go.mod builds', () => {
-    const goMod = readFileSync(new URL('../../../tools/envtest/go.mod', import.meta.url), 'utf8');
+  it('match what the shipped go/envtest/go.mod builds', () => {
+    const goMod = readFileSync(new URL('../go/envtest/go.mod', import.meta.url), 'utf8');
     const required = (module: string) => goMod.match(new RegExp(`^\\s*${module.replaceAll('.', '\\.')} (v\\S+)`, 'm'))?.[1];
     const versions = envtestVersions();
     expect(required('k8s.io/kubernetes')).toBe(versions.kubernetes);
@@ -18,8 +18,8 @@ describe('envtest versions', () => {
 });
 
 describe('platform versions', () => {
-  it('match what tools/platform/go.mod builds, with Kyverno\'s pod-security-admission fork', () => {
-    const goMod = readFileSync(new URL('../../../tools/platform/go.mod', import.meta.url), 'utf8');
+  it('match what the shipped go/platform/go.mod builds, with Kyverno\'s pod-security-admission fork', () => {
+    const goMod = readFileSync(new URL('../go/platform/go.mod', import.meta.url), 'utf8');
     const required = (module: string) => goMod.match(new RegExp(`^\\s*${module.replaceAll('.', '\\.')} (v\\S+)`, 'm'))?.[1];
     const versions = envtestVersions();
     expect(required('github.com/cert-manager/cert-manager')).toBe(versions.certManager);

@@ -1,6 +1,13 @@
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { MeterProvider } from '@opentelemetry/api';
 import type { Logger } from '../logger.js';
+
+/**
+ * What serving-cert needs of an OpenTelemetry `MeterProvider` (every one is one). Structural, so
+ * that these declarations type-check in an app without the optional peer `@opentelemetry/api`.
+ */
+export interface MeterProviderLike {
+  getMeter(name: string, version?: string, options?: object): unknown;
+}
 
 /** Options of {@link ensureServingCert}. Every one has a default; the environment fills most. */
 export interface EnsureOptions {
@@ -80,7 +87,7 @@ export interface EnsureOptions {
    * Where metrics go (OpenTelemetry). Default: the global meter provider, read once at start;
    * when none is registered, no instrument is created and metrics cost nothing.
    */
-  meterProvider?: MeterProvider;
+  meterProvider?: MeterProviderLike;
   /**
    * Record Kubernetes Events (events.k8s.io/v1) on the Service, or on the Pod when POD_NAME is
    * set: ServingCertRotated, ServingCertRefused, ServingCertWaiting. Needs the optional

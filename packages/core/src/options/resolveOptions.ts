@@ -88,7 +88,8 @@ export function resolveOptions(options: EnsureOptions = {}, env: NodeJS.ProcessE
     serviceAccountDir: path('serviceAccountDir', options.serviceAccountDir) ?? DEFAULT_PATHS.serviceAccountDir,
     local: Object.freeze({ ...options.local }),
     logger: options.logger ?? consoleLogger(),
-    meterProvider: options.meterProvider,
+    // resolveOptions checked getMeter above; the rest of the interface is OpenTelemetry's promise.
+    meterProvider: options.meterProvider as MeterProvider | undefined,
     events: options.events ?? false,
     signal: options.signal,
   });

@@ -12,6 +12,7 @@ import { CertificateAuthority, generatePrivateKey, privateKeyToPem } from '@serv
 import { startServiceNetwork, type ServiceNetwork } from '../serviceNetwork/serviceNetwork.js';
 import { controlPlaneAssets, type ControlPlaneAssets } from './assets.js';
 import { startSupervisor, type Supervisor } from './startSupervisor.js';
+import { TestkitError } from '../errors.js';
 
 /** Options of {@link startControlPlane}. */
 export interface ControlPlaneOptions {
@@ -227,13 +228,13 @@ export async function waitUntil(what: string, launched: Launched, timeoutMs: num
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const lost = launched.supervisor.lost();
-    if (lost) throw new Error(`${lost}: nobody would stop ${what} if this process died`);
+    if (lost) throw new TestkitError('E_START', `${lost}: nobody would stop ${what} if this process died`);
     const exit = launched.exited();
-    if (exit) throw new Error(`${what} ${exit}: ${await tail(launched.logFile)}`);
+    if (exit) throw new TestkitError('E_START', `${what} ${exit}: ${await tail(launched.logFile)}`);
     if (await ready()) return;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-  throw new Error(`${what} was not ready after ${timeoutMs / 1000} s: ${await tail(launched.logFile)}`);
+  throw new TestkitError('E_TIMEOUT', `${what} was not ready after ${timeoutMs / 1000} s (on a slow or busy machine, raise startTimeoutMs): ${await tail(launched.logFile)}`);
 }
 
 async function tail(file: string): Promise<string> {
@@ -301,9 +302,9 @@ async function restartApiServer(plane: Restartable, downMs: number): Promise<{ r
   const deadline = Date.now() + plane.timeoutMs;
   while (Date.now() < deadline) {
     const exit = next.exited();
-    if (exit) throw new Error(`kube-apiserver ${exit} after a restart: ${await tail(next.logFile)}`);
+    if (exit) throw new TestkitError('E_START', `kube-apiserver ${exit} after a restart: ${await tail(next.logFile)}`);
     if (await plane.ready()) return { readyAt: Date.now() };
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
-  throw new Error(`kube-apiserver was not ready ${plane.timeoutMs / 1000} s after a restart: ${await tail(next.logFile)}`);
+  throw new TestkitError('E_TIMEOUT', `kube-apiserver was not ready ${plane.timeoutMs / 1000} s after a restart: ${await tail(next.logFile)}`);
 }

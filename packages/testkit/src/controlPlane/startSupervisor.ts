@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { TestkitError } from '../errors.js';
 
 /**
  * The starting process's side of supervisor.ts: the temporary folder the supervisor made, and the
@@ -25,8 +26,8 @@ const script = fileURLToPath(new URL('./supervisor.js', import.meta.url));
 /** Starts the supervisor with a folder `${prefix}XXXXXX` and waits until it watches us. */
 export async function startSupervisor(prefix: string, timeoutMs: number): Promise<Supervisor> {
   if (!existsSync(script)) {
-    throw new Error(`the control plane's supervisor is not at ${script}: build @serving-cert/testkit ` +
-      '(`npm run build`) and import it from its dist folder');
+    throw new TestkitError('E_ASSETS_MISSING', `the control plane's supervisor is not at ${script}: reinstall @serving-cert/testkit ` +
+      '(in its own repository: `npm run build`) and import it from its dist folder');
   }
   // detached: a session of its own, so that a signal to our process group (Ctrl-C, a runner's
   // group kill) leaves it alive to clean up after us.
@@ -82,9 +83,9 @@ async function readDir(child: ChildProcess, exited: Promise<void>, exit: () => s
   try {
     const line = await Promise.race([
       firstLine,
-      exited.then(() => Promise.reject(new Error(exit()))),
+      exited.then(() => Promise.reject(new TestkitError('E_START', exit() ?? 'the control plane\'s supervisor exited'))),
       new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(() => reject(new Error(`the control plane's supervisor did not start within ${timeoutMs / 1000} s`)), timeoutMs);
+        timer = setTimeout(() => reject(new TestkitError('E_TIMEOUT', `the control plane's supervisor did not start within ${timeoutMs / 1000} s`)), timeoutMs);
       }),
     ]);
     return (JSON.parse(line) as { dir: string }).dir;

@@ -2,6 +2,7 @@ import type * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { OpenConnections } from './connections.js';
 import { LOOPBACK } from './proxyTls.js';
+import { TestkitError } from '../errors.js';
 
 /**
  * The proxy's listening socket on 127.0.0.1, which can go down and come back on the same port.
@@ -34,7 +35,7 @@ export class ProxyListener {
   /** Listens again on the same port; rejects once closed. */
   comeBack(): Promise<void> {
     return this.inTurn(async () => {
-      if (this.closed) throw new Error('comeBack: the fault proxy is closed');
+      if (this.closed) throw new TestkitError('E_USAGE', 'comeBack: the fault proxy is closed');
       if (!this.server.listening) await listen(this.server, this.port);
     });
   }

@@ -3,6 +3,7 @@ import * as https from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Cluster, Context, User } from '@kubernetes/client-node';
 import { CertificateAuthority } from '@serving-cert/core/pki';
+import { TestkitError } from '../errors.js';
 
 /** The only address the proxy listens on. */
 export const LOOPBACK = '127.0.0.1';
@@ -20,7 +21,7 @@ export function targetIdentity(target: KubeConfig): TargetIdentity {
   const user = target.getCurrentUser();
   const context = target.getContextObject(target.getCurrentContext());
   if (!cluster || !user || !context) {
-    throw new Error('startFaultProxy: the target KubeConfig needs a current context with a cluster and a user');
+    throw new TestkitError('E_USAGE', 'startFaultProxy: the target KubeConfig needs a current context with a cluster and a user');
   }
   return { cluster, user, context };
 }

@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
-import { envtestCacheDir, envtestVersions, type EnvtestVersions } from '../controlPlane/assets.js';
+import { envtestCachePaths, envtestVersions, type EnvtestVersions } from '../controlPlane/assets.js';
+import { SETUP_COMMAND, TestkitError } from '../errors.js';
 
 /** Where the real platform's binaries and manifests are. */
 export interface PlatformAssets {
-  /** tools/platform's cert-manager controller (cert-manager's own controllers, our small main). */
+  /** The testkit's cert-manager controller (cert-manager's own controllers, our small main in go/platform). */
   certManagerController: string;
   /** Kyverno's admission controller (`cmd/kyverno`). */
   kyverno: string;
@@ -16,26 +17,26 @@ export interface PlatformAssets {
 }
 
 /**
- * Finds what `npm run envtest:setup` built from tools/platform: `$SERVING_CERT_PLATFORM_BIN`
- * (a folder with the three binaries), else the envtest cache folder.
+ * Finds what `npx serving-cert-envtest` built from the testkit's go/platform module:
+ * `$SERVING_CERT_PLATFORM_BIN` (a folder with the three binaries), else the cache folder.
+ * Throws {@link TestkitError} `E_ASSETS_MISSING` saying what to run.
  */
 export function platformAssets(): PlatformAssets {
   const versions = envtestVersions();
-  const cache = envtestCacheDir();
-  const binDir = process.env.SERVING_CERT_PLATFORM_BIN ??
-    path.join(cache, `platform_cert-manager-${versions.certManager}_kyverno-${versions.kyverno}`);
-  const crdDir = path.join(cache, `crds_cert-manager-${versions.certManager}_kyverno-${versions.kyverno}`);
+  const paths = envtestCachePaths(versions);
+  const binDir = process.env.SERVING_CERT_PLATFORM_BIN ?? paths.platformBin;
   const assets = {
     certManagerController: path.join(binDir, 'cert-manager-controller'),
     kyverno: path.join(binDir, 'kyverno'),
     backgroundController: path.join(binDir, 'background-controller'),
-    crdDir,
+    crdDir: paths.crds,
     versions,
   };
-  for (const file of [assets.certManagerController, assets.kyverno, assets.backgroundController, path.join(crdDir, 'kyverno-install.yaml')]) {
+  for (const file of [assets.certManagerController, assets.kyverno, assets.backgroundController, path.join(paths.crds, 'kyverno-install.yaml')]) {
     if (!existsSync(file)) {
-      throw new Error(`${path.basename(file)} not found at ${file}: run \`npm run envtest:setup\` (it builds cert-manager ` +
-        `${versions.certManager} and Kyverno ${versions.kyverno} from Go modules, once, about 5 minutes), or set SERVING_CERT_PLATFORM_BIN`);
+      throw new TestkitError('E_ASSETS_MISSING', `${path.basename(file)} not found at ${file}: run \`${SETUP_COMMAND}\` once (it builds ` +
+        `cert-manager ${versions.certManager} and Kyverno ${versions.kyverno} from Go modules, about 5 minutes, and copies their CRDs ` +
+        `into ${paths.crds}), or set SERVING_CERT_PLATFORM_BIN to a folder with the three binaries (the CRDs still come from the setup)`);
     }
   }
   return assets;

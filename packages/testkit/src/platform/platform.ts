@@ -23,6 +23,7 @@ import { freePorts, launch, terminate, waitUntil, type ControlPlaneClient, type 
 import { startSupervisor } from '../controlPlane/startSupervisor.js';
 import { platformAssets } from './assets.js';
 import { aggregateClusterRoles, applyCertManagerRbac, IDENTITIES, serviceAccountUser } from './rbac.js';
+import { TestkitError } from '../errors.js';
 
 /** The platform's names (design section 3), fixed by the platform document. */
 export const PLATFORM = {
@@ -124,7 +125,7 @@ interface Certificate extends WithConditions { spec: { secretName: string }; sta
 
 /**
  * Starts the real platform on a control plane: cert-manager's controller and Kyverno's admission
- * and background controllers, built by `npm run envtest:setup` from tools/platform. Installs the
+ * and background controllers, built by `npx serving-cert-envtest` from the go/platform module. Installs the
  * full cert-manager and Kyverno CRD sets, Kyverno's namespace, ConfigMaps and RBAC from its
  * module, cert-manager's RBAC, `deploy/platform/*.yaml` exactly as shipped, and aggregates the
  * ClusterRoles once (there is no controller manager). Each controller authenticates with a client
@@ -322,7 +323,7 @@ async function platformClient(kubeConfig: KubeConfig, options: PlatformClientOpt
   async function writeRootCaSecret(withKey: boolean): Promise<void> {
     const existing = await readOrUndefined(() => core.readNamespacedSecret({ namespace: PLATFORM.caSecretNamespace, name: PLATFORM.caSecretName }));
     if (!ca && withKey && existing?.data?.['tls.key']) return; // another handle made it: leave it
-    if (!ca && withKey) throw new Error(`${PLATFORM.caSecretNamespace}/${PLATFORM.caSecretName} has no tls.key and this handle does not hold the CA key: call rotateCA() instead`);
+    if (!ca && withKey) throw new TestkitError('E_USAGE', `${PLATFORM.caSecretNamespace}/${PLATFORM.caSecretName} has no tls.key and this handle does not hold the CA key: call rotateCA() instead`);
     const data: Record<string, string> = { 'tls.crt': b64(caPem), 'ca.crt': b64(caPem), 'tls.key': withKey ? b64(ca!.keyPem) : '' };
     if (existing) {
       await core.replaceNamespacedSecret({ namespace: PLATFORM.caSecretNamespace, name: PLATFORM.caSecretName, body: { ...existing, data } });
@@ -372,7 +373,7 @@ async function platformClient(kubeConfig: KubeConfig, options: PlatformClientOpt
       if (wanted === undefined) continue;
       if (wanted) {
         const policy = documents.find((document) => document?.kind === 'ClusterPolicy' && document.metadata?.name === name);
-        if (!policy) throw new Error(`${path.join(manifestsDir, 'kyverno-policies.yaml')} has no ClusterPolicy ${name}`);
+        if (!policy) throw new TestkitError('E_USAGE', `${path.join(manifestsDir, 'kyverno-policies.yaml')} has no ClusterPolicy ${name}`);
         await ignoreConflict(custom.createClusterCustomObject({ ...KYVERNO, plural: 'clusterpolicies', body: policy }));
         await poll(`ClusterPolicy ${name} Ready`, timeoutMs, async () => conditionOf(await readOrUndefined(() => custom.getClusterCustomObject({ ...KYVERNO, plural: 'clusterpolicies', name }) as Promise<WithConditions>), 'Ready') === 'True');
       } else {
@@ -445,7 +446,7 @@ function shippedManifestsDir(): string {
   const corePackage = createRequire(import.meta.url).resolve('@serving-cert/core/package.json');
   const dir = path.join(path.dirname(corePackage), 'deploy', 'platform');
   if (!existsSync(path.join(dir, 'kyverno-policies.yaml'))) {
-    throw new Error(`${dir} has no kyverno-policies.yaml: build @serving-cert/core (npm run build), which copies deploy/ into it, or pass manifestsDir`);
+    throw new TestkitError('E_ASSETS_MISSING', `${dir} has no kyverno-policies.yaml: reinstall @serving-cert/core (in its own repository, \`npm run build\` copies deploy/ into it), or pass manifestsDir`);
   }
   return dir;
 }
@@ -481,7 +482,7 @@ async function poll<T>(what: string, timeoutMs: number, check: () => Promise<T |
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${lastError ? `: ${describe(lastError)}` : ''}`);
+  throw new TestkitError('E_TIMEOUT', `timed out after ${timeoutMs / 1000} s waiting for ${what}${lastError ? `: ${describe(lastError)}` : ''}`);
 }
 
 async function createAll(kubeConfig: KubeConfig, objects: KubernetesObject[]): Promise<void> {
@@ -549,7 +550,7 @@ export async function installCrds(kubeConfig: KubeConfig, crdDir: string, files:
     for (;;) {
       const crd = await api.readCustomResourceDefinition({ name: metadata!.name! });
       if (crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;
-      if (Date.now() > deadline) throw new Error(`CRD ${metadata!.name!} was not Established after 60 s`);
+      if (Date.now() > deadline) throw new TestkitError('E_TIMEOUT', `CRD ${metadata!.name!} was not Established after 60 s`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }

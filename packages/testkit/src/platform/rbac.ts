@@ -19,7 +19,7 @@ const events: V1PolicyRule = { apiGroups: [''], resources: ['events'], verbs: ['
 
 /**
  * The ClusterRoles of cert-manager's Helm chart (deploy/charts/cert-manager/templates/rbac.yaml,
- * same release) for the controllers tools/platform links: issuers, clusterissuers, certificates
+ * same release) for the controllers go/platform links: issuers, clusterissuers, certificates
  * and the approver. The chart is a Helm template, so its rules are transcribed here; the ACME,
  * ingress-shim and CertificateSigningRequest roles are left out with their controllers.
  */

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import { TestkitError } from '../errors.js';
 
 /** Files of one volume revision by relative path: a Secret's keys and decoded values. */
 export type VolumePayload = Readonly<Record<string, string | Buffer>>;
@@ -76,7 +77,7 @@ export async function writeAtomicVolume(dir: string, payload: VolumePayload): Pr
 
 function validateKey(key: string): void {
   if (key === '' || path.isAbsolute(key) || key.split('/').some((part) => part === '..' || part === '') || key.startsWith('..')) {
-    throw new Error(`invalid volume path "${key}": relative, no '..' segments, and not starting with '..'`);
+    throw new TestkitError('E_USAGE', `invalid volume path "${key}": relative, no '..' segments, and not starting with '..'`);
   }
 }
 

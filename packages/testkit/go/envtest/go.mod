@@ -1,5 +1,5 @@
 // Builds kube-apiserver and etcd from published Go modules for serving-cert's tests.
-// Not imported by anything: 'npm run envtest:setup' builds the two tools below.
+// Not imported by anything: the testkit's setup (npx serving-cert-envtest) builds the two tools below.
 module github.com/serving-cert/serving-cert/tools/envtest
 
 go 1.26.0
