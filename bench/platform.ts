@@ -1,5 +1,5 @@
 // npm run --workspace bench platform: figures of the real platform (cert-manager and Kyverno
-// from tools/platform) on the testkit's control plane. Prints them and writes
+// from packages/testkit/go/platform) on the testkit's control plane. Prints them and writes
 // bench/platform-results.json:
 //  - platform start: startPlatform() from an API server with nothing installed to a platform
 //    that issues (CRDs, RBAC, the three controllers ready, policies Ready, a first CA copy);

@@ -1,5 +1,5 @@
 // A platform CA rollover, measured on the real platform (cert-manager and Kyverno from
-// tools/platform, on a control plane of its own): six services in three namespaces, api source,
+// packages/testkit/go/platform, on a control plane of its own): six services in three namespaces, api source,
 // each asking for its own re-issue at a random moment of a 10 s window. Figure: from the start of
 // the platform root CA replacement to the moment the last of the six handles serves a leaf of the
 // new CA. Baseline, read from the same run: when cert-manager would have re-issued the last of

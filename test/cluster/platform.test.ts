@@ -143,6 +143,9 @@ describe('the real platform: Kyverno generates, cert-manager issues', () => {
     const ns = await createNamespace();
     await annotatedService(ns, 'again');
     const first = await eventually('Secret again-tls', () => readSecret(ns, 'again-tls'), (s) => Boolean(s.data?.['tls.crt']));
+    // cert-manager writes the Secret before it ends the issuance (revision 1, Issuing gone): a
+    // Secret deleted in between is written again from the same CertificateRequest, same serial.
+    await eventually('issuance ended', () => readCertificate(ns, 'again-cert'), (c) => c.status?.revision === 1 && !condition(c, 'Issuing'));
     await core().deleteNamespacedSecret({ namespace: ns, name: 'again-tls' });
     const second = await eventually('re-issued Secret', () => readSecret(ns, 'again-tls'), (s) => Boolean(s.data?.['tls.crt']));
     expect(leafOf(second).serialNumber).not.toBe(leafOf(first).serialNumber);
