@@ -7,7 +7,7 @@ import type { RetiredCa, TrustStore } from './trustStore.js';
 /**
  * Where the retired CAs of a rollover are remembered across a restart: the api source's
  * companion ConfigMap (kube/trustConfigMap.ts), or a small file in a folder the app gives
- * (live/trustStateFile.ts). Holds CA certificates only: public, no key material.
+ * (live/trustStateFile.ts). Holds CA certificates and the names of the peers still on them: public, no key material.
  */
 export interface TrustMemoryStore {
   /** For messages: "ConfigMap shop/web-tls-serving-cert-trust", "file /var/lib/app/serving-cert-trust.json". */
