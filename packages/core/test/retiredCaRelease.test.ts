@@ -2,7 +2,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LeafHolds, MAX_TRACKED_PEERS } from '../src/live/leafHolds.js';
+import { LeafHolds, MAX_TRACKED_PEERS, UNKNOWN_CA } from '../src/live/leafHolds.js';
 import { decodeRetiredCas, TrustMemory } from '../src/live/trustMemory.js';
 import { trustStateFile, TRUST_STATE_FILE } from '../src/live/trustStateFile.js';
 import { TrustStore } from '../src/live/trustStore.js';
@@ -119,6 +119,20 @@ describe('releasing a retired CA before its bound', () => {
     // A followed peer still moves.
     expect(holds.seen('p1.shop', 'leaf-b', 'old')).toBe(true);
     expect(holds.caOf('p1.shop')).toBe('old');
+  });
+
+  it('counts the peers on each CA as it lists them; a leaf of an unknown signer holds every retired CA', () => {
+    const holds = new LeafHolds();
+    holds.seen('a.shop', 'a1', 'old');
+    holds.seen('b.shop', 'b1', 'old');
+    holds.seen('a.shop', 'a2', 'new');
+    expect([holds.pendingCount('old'), holds.pendingOn('old')]).toEqual([1, ['b.shop']]);
+    holds.seen('c.shop', 'c1', UNKNOWN_CA);
+    expect([holds.pendingCount('old'), holds.pendingOn('old')]).toEqual([2, ['b.shop', 'c.shop']]);
+    expect([holds.pendingCount('other'), holds.pendingOn('other')]).toEqual([1, ['c.shop']]);
+    holds.seen('b.shop', 'b2', 'new');
+    holds.seen('c.shop', 'c2', 'new');
+    expect([holds.pendingCount('old'), holds.pendingOn('old')]).toEqual([0, []]);
   });
 });
 

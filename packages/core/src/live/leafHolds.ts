@@ -24,6 +24,8 @@ export interface RetiredCaHold {
 export class LeafHolds {
   readonly #latest = new Map<string, { leaf: string; ca: string }>();
   readonly #untilBound = new Set<string>();
+  /** How many followed peers each CA signed the latest leaf of: the release check without a scan. */
+  readonly #counts = new Map<string, number>();
   #overflowed = false;
 
   get overflowed(): boolean {
@@ -49,7 +51,15 @@ export class LeafHolds {
       return true;
     }
     this.#latest.set(key, { leaf, ca });
-    return previous?.ca !== ca;
+    if (previous?.ca === ca) return false;
+    if (previous) this.#counts.set(previous.ca, this.#counts.get(previous.ca)! - 1);
+    this.#counts.set(ca, (this.#counts.get(ca) ?? 0) + 1);
+    return true;
+  }
+
+  /** How many followed peers keep `ca`: {@link pendingOn}'s length. */
+  pendingCount(ca: string): number {
+    return (this.#counts.get(ca) ?? 0) + (ca === UNKNOWN_CA ? 0 : this.#counts.get(UNKNOWN_CA) ?? 0);
   }
 
   /** The peers that keep the retired CA `ca`: those whose latest leaf it (or an unknown signer) signed. */

@@ -47,7 +47,7 @@ export class LiveServingCert extends SubscribableEmitter implements ServingCert 
   private constructor(options: LiveServingCertOptions) {
     super(options.logger);
     // Verified peer leaves (clients of attached servers, servers of createMtlsDispatcher) show when a retired CA may go.
-    this.#servers = new AttachedServers(options.logger, followPeerLeaves(this, (leaf) => this.#trust.observePeer(leaf)));
+    this.#servers = new AttachedServers(options.logger, followPeerLeaves(this, (leaf) => { if (!this.#closing) this.#trust.observePeer(leaf); }));
     this.#observer = new ObservedHealth(options.observer);
     this.#warnings = new ServedWarnings(options.logger);
     this.#options = options;

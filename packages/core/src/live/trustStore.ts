@@ -159,7 +159,7 @@ export class TrustStore {
    */
   #releasableAt(fingerprint: string, entry: Entry, ownCa: string | undefined): number {
     if (!this.#release || entry.retiredAt === undefined || !ownCa || ownCa === fingerprint || ownCa === UNKNOWN_CA) return Infinity;
-    if (this.#holds.untilBound(fingerprint) || this.#holds.pendingOn(fingerprint).length > 0) return Infinity;
+    if (this.#holds.untilBound(fingerprint) || this.#holds.pendingCount(fingerprint) > 0) return Infinity;
     return entry.retiredAt + this.#release.minHoldMs;
   }
 
