@@ -54,10 +54,13 @@ interface Running {
 }
 
 const WINDOW_MS = 10_000;
+/** Short, so that the early release of the old CA happens within the test (default: twice the window). */
+const MIN_HOLD_MS = 3_000;
 
 async function startService(kubeConfig: KubeConfig, name: string, namespace: string, peers: string[], port = 0, windowMs = WINDOW_MS): Promise<Running> {
   const logger = recordingLogger();
-  const cert = await ensureServingCert({ kubeConfig, source: 'api', serviceName: name, namespace, timeoutMs: 60_000, rolloverRenewWindowMs: windowMs, logger });
+  const cert = await ensureServingCert({ kubeConfig, source: 'api', serviceName: name, namespace, timeoutMs: 60_000, rolloverRenewWindowMs: windowMs,
+    retiredCaMinHoldMs: MIN_HOLD_MS, logger });
   const server = https.createServer(cert.serverOptions({ clientCert: 'require' }), (req, res) => {
     res.end(`${name}.${namespace} saw ${peerIdentity(req.socket as TLSSocket)?.serviceName}`);
   });
@@ -130,6 +133,7 @@ describe('a platform CA rollover converges with no failed request', () => {
       await new Promise((resolve) => setTimeout(resolve, 1_000));
       expect(calls.filter((call) => call.ok).length).toBeGreaterThan(10);
 
+      const oldLeaf = services[0]!.cert.current; // a leaf of the old CA, with its key, to call with once the CA is released
       const rotatedAt = Date.now();
       await platform.rotateCA();
       const newCa = platform.caPem;
@@ -181,6 +185,42 @@ describe('a platform CA rollover converges with no failed request', () => {
       const after = await servingCert(['rollover', 'status', '-A', '--kubeconfig', kubeconfigFile]);
       expect(after.stdout).toContain('6 of 6 leaves on the current platform root CA: the rollover is complete');
       expect(after.code).toBe(0);
+
+      // Every leaf each service saw on the old CA has moved: after the minimum hold, each lets it go
+      // (long before its bound), and a leaf of the old CA is then refused. A peer's move is seen at
+      // its next handshake; pooled keep-alive connections show none, a round of fresh ones does.
+      running = false;
+      await Promise.all(loops);
+      for (const from of services) {
+        const fresh = createMtlsDispatcher(from.cert, { authorize: allowPeers({ namespaces }), connect: { lookup: clusterDns } });
+        for (const to of services.filter((one) => one !== from)) {
+          const response = await request(`https://${to.name}.${to.namespace}.svc:${to.port}/`, { dispatcher: fresh });
+          expect(await response.body.text()).toBe(`${to.name}.${to.namespace} saw ${from.name}`);
+        }
+        await fresh.close();
+      }
+      const oldFingerprint = new X509Certificate(oldCa).fingerprint256;
+      await eventually('the old CA released by every service', () => Promise.resolve(
+        services.every((service) => !service.cert.trust.cas.some((ca) => ca.fingerprint256 === oldFingerprint))), Boolean, 60_000).catch(async (error: unknown) => {
+        for (const service of services.filter((one) => one.cert.trust.cas.some((ca) => ca.fingerprint256 === oldFingerprint))) {
+          const memory = await core.readNamespacedConfigMap({ namespace: service.namespace, name: `${service.name}-tls-serving-cert-trust` }).catch(() => undefined);
+          process.stderr.write(`still on the old CA: ${service.name}.${service.namespace}: ${memory?.data?.['trust.json']?.replace(/"pem": "[^"]*"/g, '') ?? 'no memory'}\n` +
+            `${JSON.stringify(service.logger.lines.filter((line) => line.level !== 'info' || /retired|released|restored/.test(line.message)))}\n`);
+        }
+        throw error;
+      });
+      for (const service of services) {
+        expect(service.logger.lines.some((line) => line.level === 'info' && line.message.startsWith('released the retired CA'))).toBe(true);
+      }
+      const target = services[1]!;
+      await expect(new Promise((resolve, reject) => {
+        const call = https.get({ host: '127.0.0.1', port: target.port, servername: `${target.name}.${target.namespace}.svc`, ca: newCa,
+          cert: oldLeaf.certPem, key: oldLeaf.keyPem, agent: false }, (res) => {
+          res.resume();
+          resolve(res.statusCode);
+        });
+        call.on('error', reject);
+      })).rejects.toThrow(/unknown ca|ECONNRESET|socket hang up/i);
     } finally {
       running = false;
       await Promise.all(loops);
@@ -200,7 +240,11 @@ describe('a platform CA rollover converges with no failed request', () => {
     await applyAppRbac(namespace, 'delta', `delta-${namespace}`, { renew: true, admin: plane.kubeConfig });
     const gamma = await startService(plane.addUser(`gamma-${namespace}`), 'gamma', namespace, [namespace], 0, 1_000);
     const delta = await startService(plane.addUser(`delta-${namespace}`), 'delta', namespace, [namespace], 0, 1_000);
+    const call = async (from: Running, to: Running) => (await (await request(`https://${to.name}.${namespace}.svc:${to.port}/`, { dispatcher: from.dispatcher })).body.text());
     try {
+      // They have called each other before: each holds the old CA for the other (a peer never seen on it would not).
+      expect(await call(gamma, delta)).toBe(`delta.${namespace} saw gamma`);
+      expect(await call(delta, gamma)).toBe(`gamma.${namespace} saw delta`);
       const oldCa = platform.caPem;
       await platform.rotateCA();
       const newCa = platform.caPem;
@@ -212,8 +256,9 @@ describe('a platform CA rollover converges with no failed request', () => {
       expect(leafIsFrom(gamma, oldCa)).toBe(true);
       const trusted = gamma.cert.trust.cas.map((ca) => ca.fingerprint256);
       expect(trusted).toEqual(expect.arrayContaining([new X509Certificate(oldCa).fingerprint256, new X509Certificate(newCa).fingerprint256]));
-      // Both ways over mTLS: gamma (old CA) to delta (new CA), and back.
-      const call = async (from: Running, to: Running) => (await (await request(`https://${to.name}.${namespace}.svc:${to.port}/`, { dispatcher: from.dispatcher })).body.text());
+      // Both ways over mTLS: gamma (old CA) to delta (new CA), and back, past delta's minimum hold.
+      await new Promise((resolve) => setTimeout(resolve, MIN_HOLD_MS));
+      expect(delta.cert.trust.cas.map((ca) => ca.fingerprint256)).toContain(new X509Certificate(oldCa).fingerprint256);
       expect(await call(gamma, delta)).toBe(`delta.${namespace} saw gamma`);
       expect(await call(delta, gamma)).toBe(`gamma.${namespace} saw delta`);
       const status = await servingCert(['rollover', 'status', '-n', namespace, '--kubeconfig', kubeconfigFile]);

@@ -50,6 +50,7 @@ export async function ensureServingCert(options: EnsureOptions = {}): Promise<Se
     caSource: sources.ca,
     expectations: { dnsNames, clockSkewMs: plan.clockSkewMs, maxBytes: DEFAULT_MAX_BYTES, description: sources.serving.description, clientUse: plan.clientUse },
     trustGraceMs: plan.trustGraceMs,
+    retiredCaMinHoldMs: plan.retiredCaMinHoldMs,
     trustMemory: await openTrustMemory(plan, rollover),
     timeoutMs: plan.timeoutMs,
     logger: plan.logger,

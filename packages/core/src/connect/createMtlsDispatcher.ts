@@ -5,6 +5,7 @@ import type { Agent, buildConnector } from 'undici';
 import { ServingCertError } from '../errors.js';
 import type { PeerAuthorizer } from '../serve/authorizer.js';
 import type { ServingCert } from '../types.js';
+import { observePeerLeaf } from '../x509/peerLeaves.js';
 import { followMaterialChanges } from './handleFanOut.js';
 import { loadUndici } from './loadUndici.js';
 import { newMtlsDispatcher, type MtlsDispatcher } from './mtlsDispatcher.js';
@@ -54,9 +55,15 @@ export function createMtlsDispatcher(cert: ServingCert, options: MtlsOptions = {
   }
   assertClientUse(cert);
   const expectedName = peer ? `${peer.serviceName}.${peer.namespace}.svc` : serverName;
-  const checkServerIdentity = authorize
+  const checkIdentity = authorize
     ? (host: string, presented: PeerCertificate) => checkAuthorizedService(host, presented, authorize)
     : (host: string, presented: PeerCertificate) => checkName(expectedName ?? host, presented, peer);
+  // Node calls it only once the chain verified: a server that passes is a peer whose CA the handle follows (rollover).
+  const checkServerIdentity = (host: string, presented: PeerCertificate): ServingCertError | undefined => {
+    const failure = checkIdentity(host, presented);
+    if (!failure && presented.raw) observePeerLeaf(cert, new X509Certificate(presented.raw));
+    return failure;
+  };
 
   // The handle's own SecureContext (key, cert, trust bundle), rebuilt by it once per change:
   // a thousand dispatchers then cost nothing per rotation. Pooled sockets keep the old client

@@ -42,7 +42,7 @@ export function trustConfigMap(access: ClusterAccess, namespace: string, secretN
           body: {
             apiVersion: 'v1', kind: 'ConfigMap',
             metadata: { name, namespace, labels: { 'app.kubernetes.io/managed-by': 'serving-cert' },
-              annotations: { 'serving-cert.dev/purpose': `retired platform CAs still trusted by the users of Secret ${secretName} (CA certificates only)` } },
+              annotations: { 'serving-cert.dev/purpose': `retired platform CAs still trusted by the users of Secret ${secretName} (CA certificates and peer Service names only)` } },
             data: { [TRUST_STATE_KEY]: text },
           },
         }, setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply));

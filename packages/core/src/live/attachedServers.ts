@@ -2,6 +2,7 @@ import type * as tls from 'node:tls';
 import { ServingCertError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { CertificateState, ClientCertMode, ServerOptionsRequest } from '../types.js';
+import type { PeerLeafObserver } from '../x509/peerLeaves.js';
 import { guardUnverifiedCallers } from './unverifiedCallerGuard.js';
 
 /** TLS settings a server was made with, which setSecureContext would otherwise reset. */
@@ -18,9 +19,12 @@ const KEPT_SERVER_SETTINGS = [
 export class AttachedServers {
   readonly #servers = new Set<tls.Server>();
   readonly #logger: Logger;
+  readonly #observePeer: PeerLeafObserver | undefined;
 
-  constructor(logger: Logger) {
+  /** `observePeer` hears of every client certificate an attached server verified. */
+  constructor(logger: Logger, observePeer?: PeerLeafObserver) {
     this.#logger = logger;
+    this.#observePeer = observePeer;
   }
 
   get size(): number {
@@ -34,8 +38,15 @@ export class AttachedServers {
     install(server, state, trustPem);
     guardUnverifiedCallers(server, this.#logger);
     this.#servers.add(server);
+    const observe = (socket: tls.TLSSocket): void => {
+      const leaf = socket.authorized ? socket.getPeerX509Certificate() : undefined;
+      if (leaf) this.#observePeer?.(leaf);
+    };
+    const observing = Boolean((server as { requestCert?: boolean }).requestCert && this.#observePeer);
+    if (observing) server.on('secureConnection', observe);
     return () => {
       this.#servers.delete(server);
+      if (observing) server.off('secureConnection', observe);
     };
   }
 

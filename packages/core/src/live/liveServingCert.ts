@@ -2,6 +2,7 @@ import type * as tls from 'node:tls';
 import { asServingCertError, ServingCertError } from '../errors.js';
 import type { CertificateState, CertInfo, ServerOptionsRequest, ServingCert, ServingCertHealth, TrustState } from '../types.js';
 import { describeName } from '../x509/certInfo.js';
+import { followPeerLeaves } from '../x509/peerLeaves.js';
 import { validateCaBundle, validateServingBundle, type ValidCaBundle, type ValidServingBundle } from '../x509/validateBundle.js';
 import { AttachedServers, serverOptionsOf } from './attachedServers.js';
 import { certificateStateOf, factsOf, logServed } from './certificateState.js';
@@ -45,12 +46,13 @@ export class LiveServingCert extends SubscribableEmitter implements ServingCert 
 
   private constructor(options: LiveServingCertOptions) {
     super(options.logger);
-    this.#servers = new AttachedServers(options.logger);
+    // Verified peer leaves (clients of attached servers, servers of createMtlsDispatcher) show when a retired CA may go.
+    this.#servers = new AttachedServers(options.logger, followPeerLeaves(this, (leaf) => { if (!this.#closing) this.#trust.observePeer(leaf); }));
     this.#observer = new ObservedHealth(options.observer);
     this.#warnings = new ServedWarnings(options.logger);
     this.#options = options;
     const { servingSource, caSource, expectations } = options;
-    this.#trust = new TrustStore(options.trustGraceMs);
+    this.#trust = new TrustStore(options.trustGraceMs, options.retiredCaMinHoldMs === undefined ? undefined : { minHoldMs: options.retiredCaMinHoldMs, logger: options.logger, onHoldsChanged: () => this.#trustUpdated(false) });
     this.#pruner = new TrustPruner(this.#trust, () => this.#trustChanged(), this.#abort.signal);
     this.#refusals = new Refusals(new Map([['serving', servingSource.description], ['ca', caSource?.description ?? 'ca']]));
     this.#servingGate = new VersionGate(servingSource, (files, now) => validateServingBundle(files, expectations, now));
@@ -180,7 +182,7 @@ export class LiveServingCert extends SubscribableEmitter implements ServingCert 
     this.#current = state;
     this.#expiry.arm(bundle.info);
     // Its Secret may name another CA: servers that verify clients need the new trust bundle.
-    this.#trustUpdated(this.#trust.update('secret', bundle.cas, new Date()));
+    this.#trustUpdated(this.#trust.update('secret', bundle.cas, new Date(), bundle.leaf));
     this.#warnings.warnOnce(source.description, state, bundle.warnings);
     logServed(this.#options.logger, source.description, state, previous);
     this.#observer.served(state.info, previous?.info, triggeredAt);

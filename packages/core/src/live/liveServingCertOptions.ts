@@ -11,6 +11,8 @@ export interface LiveServingCertOptions {
   caSource: MaterialSource | undefined;
   expectations: Expectations;
   trustGraceMs: number;
+  /** Releases a retired CA before its bound once every leaf seen on it moved, this long after it retired at the earliest; never without. */
+  retiredCaMinHoldMs?: number | undefined;
   /** Where retired CAs are remembered across a restart (a ConfigMap, a state file); in memory only without. */
   trustMemory?: TrustMemory | undefined;
   timeoutMs: number;

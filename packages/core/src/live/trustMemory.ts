@@ -1,12 +1,13 @@
 import { X509Certificate } from 'node:crypto';
 import { ServingCertError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { MAX_REMEMBERED_PENDING, type RetiredCaHold } from './leafHolds.js';
 import type { RetiredCa, TrustStore } from './trustStore.js';
 
 /**
  * Where the retired CAs of a rollover are remembered across a restart: the api source's
  * companion ConfigMap (kube/trustConfigMap.ts), or a small file in a folder the app gives
- * (live/trustStateFile.ts). Holds CA certificates only: public, no key material.
+ * (live/trustStateFile.ts). Holds CA certificates and the names of the peers still on them: public, no key material.
  */
 export interface TrustMemoryStore {
   /** For messages: "ConfigMap shop/web-tls-serving-cert-trust", "file /var/lib/app/serving-cert-trust.json". */
@@ -19,30 +20,42 @@ export interface TrustMemoryStore {
 
 const FORMAT_VERSION = 1;
 
-/** The stored form: `{ version: 1, retired: [{ retiredAt, pem }] }`, sorted, so equal sets give equal text. */
+/**
+ * The stored form: `{ version: 1, retired: [{ retiredAt, pem, pending, untilBound }] }`, sorted,
+ * so equal sets give equal text. `pending` names the peers (Services) still seen on that CA.
+ */
 export function encodeRetiredCas(retired: readonly RetiredCa[]): string {
   const entries = [...retired]
     .sort((a, b) => a.cert.fingerprint256.localeCompare(b.cert.fingerprint256))
-    .map(({ cert, retiredAt }) => ({ fingerprint256: cert.fingerprint256, retiredAt: new Date(retiredAt).toISOString(), pem: cert.toString() }));
+    .map(({ cert, retiredAt, hold }) => ({ fingerprint256: cert.fingerprint256, retiredAt: new Date(retiredAt).toISOString(), pem: cert.toString(),
+      ...(hold ? { pending: [...hold.pending].sort(), untilBound: hold.untilBound } : {}) }));
   return `${JSON.stringify({ version: FORMAT_VERSION, retired: entries }, null, 2)}\n`;
 }
 
 /** Reads {@link encodeRetiredCas}'s text; throws E_PARSE naming `description` when it is not that. */
 export function decodeRetiredCas(text: string, description: string): RetiredCa[] {
   try {
-    const parsed = JSON.parse(text) as { version?: unknown; retired?: Array<{ retiredAt?: unknown; pem?: unknown }> };
+    const parsed = JSON.parse(text) as { version?: unknown; retired?: Array<{ retiredAt?: unknown; pem?: unknown; pending?: unknown; untilBound?: unknown }> };
     if (parsed.version !== FORMAT_VERSION || !Array.isArray(parsed.retired)) throw new Error(`not version ${FORMAT_VERSION} with a retired list`);
     return parsed.retired.map((entry) => {
       const retiredAt = Date.parse(String(entry.retiredAt));
       if (typeof entry.pem !== 'string' || !Number.isFinite(retiredAt)) throw new Error('an entry lacks pem or retiredAt');
       const cert = new X509Certificate(entry.pem);
       if (!cert.ca) throw new Error(`${cert.fingerprint256} is not a CA certificate`);
-      return { cert, retiredAt };
+      return { cert, retiredAt, hold: holdOf(entry.pending, entry.untilBound) };
     });
   } catch (error) {
     throw new ServingCertError('E_PARSE', `${description} does not hold serving-cert's trust state (${error instanceof Error ? error.message : String(error)}): ` +
       'it is ignored and rewritten at the next change; delete it if something else owns it', { cause: error, details: { source: description } });
   }
+}
+
+/** A remembered hold; one that is missing or malformed keeps the CA until its bound (never a release on doubt). */
+function holdOf(pending: unknown, untilBound: unknown): RetiredCaHold {
+  const keys: unknown[] = Array.isArray(pending) ? pending : [];
+  const valid = Array.isArray(pending) && keys.length <= MAX_REMEMBERED_PENDING &&
+    keys.every((key) => typeof key === 'string' && key.length > 0 && key.length <= 253);
+  return valid ? { pending: keys as string[], untilBound: untilBound === true } : { pending: [], untilBound: true };
 }
 
 /**
@@ -73,7 +86,8 @@ export class TrustMemory {
       this.#saved = text;
       const changed = trust.restore(retired, now);
       if (retired.length > 0) {
-        this.#logger.info({ store: this.#store.description, cas: retired.map((ca) => ca.cert.fingerprint256) },
+        this.#logger.info({ store: this.#store.description, cas: retired.map((ca) => ca.cert.fingerprint256),
+          pendingPeers: retired.map((ca) => (ca.hold?.untilBound ? 'until bound' : ca.hold?.pending.length)) },
           `restored ${retired.length} retired CA(s) of a platform CA rollover from ${this.#store.description}`);
       }
       return changed;

@@ -73,6 +73,13 @@ export interface EnsureOptions {
   /** That request goes out at a random moment within this window after the change. Default 180000 (3 minutes). */
   rolloverRenewWindowMs?: number;
   /**
+   * A retired platform CA is released before its bound (`trustGracePeriodMs`) once this
+   * service's leaf and every peer leaf seen on it have moved to a current CA, but not sooner
+   * than this after it retired, so that peers re-issued within their own window show up first.
+   * Default twice `rolloverRenewWindowMs`.
+   */
+  retiredCaMinHoldMs?: number;
+  /**
    * This process also presents its certificate as a client (createMtlsDispatcher): when the
    * leaf has an extendedKeyUsage, the gate then also requires clientAuth, so that no rotation
    * brings a certificate its peers refuse as a client. Default false: a serverAuth-only leaf

@@ -31,6 +31,7 @@ export interface EnsurePlan {
   readonly stateDir: string | undefined;
   readonly renewOnRollover: boolean;
   readonly rolloverRenewWindowMs: number;
+  readonly retiredCaMinHoldMs: number;
   readonly clockSkewMs: number;
   readonly clientUse: boolean;
   readonly kubeConfig: KubeConfig | undefined;
@@ -82,6 +83,7 @@ export function resolveOptions(options: EnsureOptions = {}, env: NodeJS.ProcessE
     stateDir: path('stateDir', options.stateDir),
     renewOnRollover: options.renewOnRollover ?? true,
     rolloverRenewWindowMs: number('rolloverRenewWindowMs', options.rolloverRenewWindowMs, 180_000, 0),
+    retiredCaMinHoldMs: number('retiredCaMinHoldMs', options.retiredCaMinHoldMs, 2 * (options.rolloverRenewWindowMs ?? 180_000), 0),
     clockSkewMs: number('clockSkewMs', options.clockSkewMs, 5 * 60_000, 0),
     clientUse: options.clientUse ?? false,
     kubeConfig: options.kubeConfig,
