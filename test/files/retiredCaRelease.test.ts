@@ -8,9 +8,9 @@ import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMtlsDispatcher, ensureServingCert, type ServingCert } from '@serving-cert/core';
-import { CertificateAuthority } from '@serving-cert/core/pki';
-import { writeAtomicVolume } from '@serving-cert/testkit';
-import { httpsGet, nextEvent, recordingLogger, startAttachedHttpsServer, tempDir, WEB_NAMES } from '../helpers/tls.js';
+import type { CertificateAuthority } from '@serving-cert/core/pki';
+import { rollOver, volumesOnOldCa } from '../helpers/rollover.js';
+import { httpsGet, nextEvent, recordingLogger, startAttachedHttpsServer, tempDir } from '../helpers/tls.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -18,7 +18,6 @@ afterEach(async () => {
 });
 
 const HOLD_MS = 1_500;
-const payloadOf = (leaf: { certPem: string; keyPem: string; caPem: string }) => ({ 'tls.crt': leaf.certPem, 'tls.key': leaf.keyPem, 'ca.crt': leaf.caPem });
 const subjects = (cert: ServingCert) => cert.trust.cas.map((ca) => ca.subject).sort();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -30,28 +29,16 @@ async function pendingIn(stateDir: string): Promise<string[] | undefined> {
 
 /** `web` on the old CA, with a state folder and a short minimum hold. */
 async function webOnOldCa() {
-  const { dir, remove } = await tempDir();
+  const { dir, oldCa, newCa, certDir, caDir } = await volumesOnOldCa(cleanups);
   const state = await tempDir();
-  cleanups.push(remove, state.remove);
-  const oldCa = CertificateAuthority.create({ commonName: 'root 2025' });
-  const newCa = CertificateAuthority.create({ commonName: 'root 2026' });
-  await writeAtomicVolume(`${dir}/certs`, payloadOf(oldCa.issue({ dnsNames: WEB_NAMES })));
-  await writeAtomicVolume(`${dir}/ca`, { 'ca.crt': oldCa.certPem });
+  cleanups.push(state.remove);
   const logger = recordingLogger();
-  const cert = await ensureServingCert({ source: 'files', annotate: false, serviceName: 'web', namespace: 'shop', certDir: `${dir}/certs`, caDir: `${dir}/ca`,
+  const cert = await ensureServingCert({ source: 'files', annotate: false, serviceName: 'web', namespace: 'shop', certDir, caDir,
     stateDir: state.dir, retiredCaMinHoldMs: HOLD_MS, logger });
   cleanups.push(() => cert.close());
   /** The platform CA is replaced and web's own leaf re-issued by the new CA: the old CA retires. */
-  const rollOver = async () => {
-    const trusted = nextEvent(cert, 'trust');
-    await writeAtomicVolume(`${dir}/ca`, { 'ca.crt': newCa.certPem });
-    await trusted;
-    const moved = nextEvent(cert, 'rotate');
-    await writeAtomicVolume(`${dir}/certs`, payloadOf(newCa.issue({ dnsNames: WEB_NAMES })));
-    await moved;
-    expect(cert.trust.retired?.map((ca) => ca.subject)).toEqual(['CN=root 2025']);
-  };
-  return { cert, logger, oldCa, newCa, stateDir: state.dir, rollOver };
+  const rollOverNow = () => rollOver(cert, dir, newCa);
+  return { cert, logger, oldCa, newCa, stateDir: state.dir, rollOver: rollOverNow };
 }
 
 /** An https server of Service `service` in shop presenting a leaf of `ca`. */

@@ -4,16 +4,14 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ensureServingCert, type ServingCert } from '@serving-cert/core';
-import { CertificateAuthority } from '@serving-cert/core/pki';
-import { writeAtomicVolume } from '@serving-cert/testkit';
-import { httpsGet, nextEvent, recordingLogger, startAttachedHttpsServer, tempDir, WEB_NAMES } from '../helpers/tls.js';
+import { rollOver, volumesOnOldCa } from '../helpers/rollover.js';
+import { httpsGet, recordingLogger, startAttachedHttpsServer, tempDir } from '../helpers/tls.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });
 
-const payloadOf = (leaf: { certPem: string; keyPem: string; caPem: string }) => ({ 'tls.crt': leaf.certPem, 'tls.key': leaf.keyPem, 'ca.crt': leaf.caPem });
 const subjects = (cert: ServingCert) => cert.trust.cas.map((ca) => ca.subject).sort();
 
 async function open(dir: string, stateDir: string | undefined, logger = recordingLogger()) {
@@ -25,21 +23,9 @@ async function open(dir: string, stateDir: string | undefined, logger = recordin
 
 /** A process that lived through a rollover: old CA, then the new CA and a leaf re-issued by it. Then closed. */
 async function throughRollover(stateDir: string | undefined) {
-  const { dir, remove } = await tempDir();
-  cleanups.push(remove);
-  const oldCa = CertificateAuthority.create({ commonName: 'root 2025' });
-  const newCa = CertificateAuthority.create({ commonName: 'root 2026' });
-  await writeAtomicVolume(`${dir}/certs`, payloadOf(oldCa.issue({ dnsNames: WEB_NAMES })));
-  await writeAtomicVolume(`${dir}/ca`, { 'ca.crt': oldCa.certPem });
+  const { dir, oldCa, newCa } = await volumesOnOldCa(cleanups);
   const cert = await open(dir, stateDir);
-  const trusted = nextEvent(cert, 'trust');
-  await writeAtomicVolume(`${dir}/ca`, { 'ca.crt': newCa.certPem });
-  await trusted;
-  // The leaf moves: the old CA retires (still trusted, the bundle may stay the same).
-  const moved = nextEvent(cert, 'rotate');
-  await writeAtomicVolume(`${dir}/certs`, payloadOf(newCa.issue({ dnsNames: WEB_NAMES })));
-  await moved;
-  expect(cert.trust.retired?.map((ca) => ca.subject)).toEqual(['CN=root 2025']);
+  await rollOver(cert, dir, newCa);
   expect(cert.trust.platform?.map((ca) => ca.subject)).toEqual(['CN=root 2026']);
   await cert.close(); // the process ends; the state write (if any) is done by then
   return { dir, oldCa, newCa };
@@ -93,20 +79,9 @@ describe('restart-safe trust, files source', () => {
   it('an unwritable stateDir is one warning; trust still follows the rollover in memory', async () => {
     const logger = recordingLogger();
     const missing = `${(await tempDir()).dir}/does/not/exist`;
-    const { dir, remove } = await tempDir();
-    cleanups.push(remove);
-    const oldCa = CertificateAuthority.create({ commonName: 'root 2025' });
-    const newCa = CertificateAuthority.create({ commonName: 'root 2026' });
-    await writeAtomicVolume(`${dir}/certs`, payloadOf(oldCa.issue({ dnsNames: WEB_NAMES })));
-    await writeAtomicVolume(`${dir}/ca`, { 'ca.crt': oldCa.certPem });
+    const { dir, newCa } = await volumesOnOldCa(cleanups);
     const cert = await open(dir, missing, logger);
-    const trusted = nextEvent(cert, 'trust');
-    await writeAtomicVolume(`${dir}/ca`, { 'ca.crt': newCa.certPem });
-    await trusted;
-    const moved = nextEvent(cert, 'rotate');
-    await writeAtomicVolume(`${dir}/certs`, payloadOf(newCa.issue({ dnsNames: WEB_NAMES })));
-    await moved;
-    expect(cert.trust.retired?.map((ca) => ca.subject)).toEqual(['CN=root 2025']);
+    await rollOver(cert, dir, newCa);
     await cert.close();
     const warnings = logger.lines.filter((line) => line.level === 'warn');
     expect(warnings).toHaveLength(1);
