@@ -1,6 +1,7 @@
 // What the files source's directory watch reacts to: kubelet's atomic rename of ..data, at once
 // and with nothing else happening in the folder; not the scaffolding written before it; and one
 // settle re-read after each burst. Real folders, real kernel events.
+import { mkdirSync, rmSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -92,6 +93,20 @@ describe('watchDirectory', () => {
       await sleep(200);
       calls.length = 0;
     }
+  });
+
+  it('never stops following: a folder removed and made again at once, before the watch could look, is watched anew', async () => {
+    const { dir, calls } = await watched();
+    // Both in one turn of the event loop: when the removal's event is handled, the path already
+    // resolves to a folder again, but the kernel dropped the old folder's watch with it.
+    rmSync(dir, { recursive: true });
+    mkdirSync(dir);
+    await sleep(300); // the re-watch is installed
+    calls.length = 0;
+    await fs.mkdir(path.join(dir, '..rev_2'));
+    await fs.symlink('..rev_2', path.join(dir, '..data_tmp'));
+    await fs.rename(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
+    await until(() => calls.length > 0);
   });
 
   it('reacts to a file written in a plain folder (no ..data)', async () => {

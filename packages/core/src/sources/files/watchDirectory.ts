@@ -49,7 +49,10 @@ export function watchDirectory(
     try {
       // persistent: false, like an unref'd timer: the watch alone never keeps a process alive.
       const watcher = fsWatch(folder, { persistent: false }, (_event, name) => onEntry(name === null ? undefined : String(name)));
-      watcher.on('error', (error) => logger.warn({ source: `files ${dir}`, error: String(error) }, `watching ${folder} failed; the periodic re-read goes on`));
+      watcher.on('error', (error) => {
+        watching = undefined; // the next periodic re-read watches again
+        logger.warn({ source: `files ${dir}`, error: String(error) }, `watching ${folder} failed; the periodic re-read goes on and watches it again`);
+      });
       return watcher;
     } catch (error) {
       logger.warn({ source: `files ${dir}`, error: String(error) }, `cannot watch ${folder}; the periodic re-read goes on`);
@@ -70,8 +73,12 @@ export function watchDirectory(
     const next: Array<FSWatcher | undefined> = [];
     if (real) {
       next.push(watchFolder(real, (name) => {
-        // The watched folder itself removed or moved: re-resolve (the event names it).
-        if (name === path.basename(real)) void start();
+        // The watched folder itself removed, moved or unmounted (the event names it): the kernel
+        // dropped its watch, so watch anew even if the path resolves to a folder here again.
+        if (name === path.basename(real)) {
+          watching = undefined;
+          void start();
+        }
         if (name !== undefined && isSwapScaffolding(name)) return;
         changed();
       }));
