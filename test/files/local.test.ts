@@ -53,9 +53,12 @@ describe('the local development CA (the embedded default)', () => {
   it('renews the leaf before it expires, at 2/3 of its lifetime', async () => {
     const { dir, remove } = await tempDir();
     cleanups.push(remove);
+    const issuedAfter = Date.now();
     const cert = await ensureServingCert({ source: 'local', serviceName: 'orders', namespace: 'demo', local: { dir, leafLifetimeMs: 3_000 }, logger: recordingLogger() });
     cleanups.push(() => cert.close());
     const first = cert.current.info;
+    // The whole lifetime asked for, though X.509 keeps whole seconds (rounded up, not down).
+    expect(first.notAfter.getTime()).toBeGreaterThanOrEqual(issuedAfter + 3_000);
     const started = Date.now();
     const [next] = await nextEvent<[{ serialNumber: string; notAfter: Date }]>(cert, 'rotate', 10_000);
     expect(next.serialNumber).not.toBe(first.serialNumber);

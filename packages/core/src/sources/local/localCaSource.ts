@@ -172,7 +172,9 @@ export function localCaSources(options: LocalCaOptions & { dnsNames: readonly st
         dnsNames: [...new Set([...options.dnsNames, 'localhost'])],
         ipAddresses: ['127.0.0.1', '::1'],
         notBefore,
-        notAfter: new Date(notBefore.getTime() + lifetimeMs + 60_000),
+        // Rounded up to a whole second, as X.509 keeps it: else the leaf could expire up to a
+        // second before the renewal at 2/3 of lifetimeMs that is planned from it.
+        notAfter: new Date(Math.ceil((notBefore.getTime() + lifetimeMs + 60_000) / 1_000) * 1_000),
       });
       issuedAt = Date.now();
     }
