@@ -30,7 +30,7 @@ describe('kube-apiserver killed and restarted on the same port', () => {
     const ca = CertificateAuthority.create();
     await prepareNamespace(plane.kubeConfig, namespace, ca);
     const proxy: FaultProxy = await startFaultProxy(plane.kubeConfig);
-    const cert = await ensureServingCert({ kubeConfig: proxy.kubeConfig, source: 'api', annotate: false, serviceName: 'web', namespace, timeoutMs: 30_000, logger: recordingLogger() });
+    const cert = await ensureServingCert({ renewOnRollover: false, kubeConfig: proxy.kubeConfig, source: 'api', annotate: false, serviceName: 'web', namespace, timeoutMs: 30_000, logger: recordingLogger() });
     const server = await startAttachedHttpsServer(cert);
     try {
       // Some history for the watchers to resume from.

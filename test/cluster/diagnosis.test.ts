@@ -42,7 +42,7 @@ async function app() {
 }
 
 async function timeoutOf(namespace: string, kubeConfig: ReturnType<typeof controlPlane>['kubeConfig'], timeoutMs = 4_000): Promise<string> {
-  const error = await rejection(ensureServingCert({ logger: recordingLogger(), kubeConfig, source: 'api', serviceName: 'web', namespace, timeoutMs }));
+  const error = await rejection(ensureServingCert({ renewOnRollover: false, logger: recordingLogger(), kubeConfig, source: 'api', serviceName: 'web', namespace, timeoutMs }));
   expect(error.code).toBe('E_TIMEOUT');
   return error.message;
 }
@@ -121,7 +121,7 @@ describe('diagnosis on the real platform', () => {
     cleanups.push(() => admission.deleteValidatingAdmissionPolicyBinding({ name }).then(() => admission.deleteValidatingAdmissionPolicy({ name })));
     await new Promise((resolve) => setTimeout(resolve, 1_000)); // the API server loads the policy
 
-    const opening = rejection(ensureServingCert({ logger: recordingLogger(), kubeConfig, source: 'api', serviceName: 'web', namespace, timeoutMs: 8_000 }));
+    const opening = rejection(ensureServingCert({ renewOnRollover: false, logger: recordingLogger(), kubeConfig, source: 'api', serviceName: 'web', namespace, timeoutMs: 8_000 }));
     const group = { group: 'cert-manager.io', version: 'v1', namespace, plural: 'certificaterequests' };
     const request = await eventually('CertificateRequest web-cert-1', () => custom().getNamespacedCustomObject({ ...group, name: 'web-cert-1' }) as Promise<Request>, () => true);
     expect(request.status?.conditions?.some((c) => c.type === 'Approved') ?? false).toBe(false);
@@ -141,7 +141,7 @@ describe('diagnosis on the real platform', () => {
     try {
       const { namespace, kubeConfig } = await app();
       // Not a reason to wait: cert-manager's Secret carries ca.crt too.
-      const cert = await ensureServingCert({ logger: recordingLogger(), kubeConfig, source: 'api', serviceName: 'web', namespace, timeoutMs: 30_000 });
+      const cert = await ensureServingCert({ renewOnRollover: false, logger: recordingLogger(), kubeConfig, source: 'api', serviceName: 'web', namespace, timeoutMs: 30_000 });
       cleanups.push(() => cert.close());
       expect(cert.trust.pem).toContain(platform.caPem.trim());
       const report = await doctor(namespace);

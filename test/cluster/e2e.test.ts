@@ -45,7 +45,7 @@ describe('end to end on the real platform', () => {
       const projection = await projectSecretVolume({ kubeConfig: admin(), namespace, secretName, dir: `${dir}/${sub}`, delayMs: 200, optional: true });
       cleanups.push(() => projection.stop());
     }
-    const files = await ensureServingCert({ logger: recordingLogger(), kubeConfig: appKubeConfig, source: 'files', serviceName: 'web', namespace, certDir: `${dir}/certs`, caDir: `${dir}/ca`, timeoutMs: 45_000 });
+    const files = await ensureServingCert({ renewOnRollover: false, logger: recordingLogger(), kubeConfig: appKubeConfig, source: 'files', serviceName: 'web', namespace, certDir: `${dir}/certs`, caDir: `${dir}/ca`, timeoutMs: 45_000 });
     cleanups.push(() => files.close());
 
     // What the platform did on the way.
@@ -61,7 +61,7 @@ describe('end to end on the real platform', () => {
     expect(files.trust.pem).toContain(platform.caPem.trim());
 
     // Instance 2: the api source, same Service and Secret.
-    const api = await ensureServingCert({ logger: recordingLogger(), kubeConfig: appKubeConfig, source: 'api', serviceName: 'web', namespace, timeoutMs: 45_000 });
+    const api = await ensureServingCert({ renewOnRollover: false, logger: recordingLogger(), kubeConfig: appKubeConfig, source: 'api', serviceName: 'web', namespace, timeoutMs: 45_000 });
     cleanups.push(() => api.close());
     expect(api.current.info.serialNumber).toBe(files.current.info.serialNumber);
 

@@ -49,7 +49,7 @@ function expectCertManagerShape(cert: ServingCert): void {
 }
 
 async function open(options: Parameters<typeof ensureServingCert>[0]): Promise<ServingCert> {
-  const cert = await ensureServingCert({ logger: recordingLogger(), ...options });
+  const cert = await ensureServingCert({ renewOnRollover: false, logger: recordingLogger(), ...options });
   cleanups.push(() => cert.close());
   return cert;
 }

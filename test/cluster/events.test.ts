@@ -32,7 +32,7 @@ async function app(events: boolean) {
   const user = `app-${namespace}`;
   await applyAppRbac(namespace, 'web', user, { events });
   const logger = recordingLogger();
-  const cert: ServingCert = await ensureServingCert({ kubeConfig: controlPlane().addUser(user), source: 'api', annotate: false, serviceName: 'web', namespace, events: true, logger, timeoutMs: 30_000 });
+  const cert: ServingCert = await ensureServingCert({ renewOnRollover: false, kubeConfig: controlPlane().addUser(user), source: 'api', annotate: false, serviceName: 'web', namespace, events: true, logger, timeoutMs: 30_000 });
   cleanups.push(() => cert.close());
   const write = (files: Record<string, string>) => core().replaceNamespacedSecret({ namespace, name: 'web-tls', body: {
     metadata: { name: 'web-tls' }, type: 'kubernetes.io/tls', data: secretData(files),

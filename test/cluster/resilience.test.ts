@@ -28,7 +28,7 @@ async function appBehindProxy(options: { secretExists?: boolean } = {}): Promise
   await applyAppRbac(namespace, 'web', `app-${namespace}`);
   const proxy = await startFaultProxy(controlPlane().addUser(`app-${namespace}`));
   cleanups.push(() => proxy.close());
-  const cert = await ensureServingCert({ kubeConfig: proxy.kubeConfig, source: 'api', serviceName: 'web', namespace, timeoutMs: 30_000, logger: recordingLogger() });
+  const cert = await ensureServingCert({ renewOnRollover: false, kubeConfig: proxy.kubeConfig, source: 'api', serviceName: 'web', namespace, timeoutMs: 30_000, logger: recordingLogger() });
   cleanups.push(() => cert.close());
   return { namespace, proxy, cert };
 }

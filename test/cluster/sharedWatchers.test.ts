@@ -49,7 +49,7 @@ describe('api-source handles in one process share their watchers', () => {
     await core.createNamespacedSecret({ namespace, body: { metadata: { name: CA_SECRET }, data: { 'ca.crt': b64(ca.certPem) } } });
     const proxy = await startFaultProxy(admin);
     cleanups.push(() => proxy.close());
-    const start = (serviceName: string, kubeConfig: KubeConfig): Promise<ServingCert> => ensureServingCert({
+    const start = (serviceName: string, kubeConfig: KubeConfig): Promise<ServingCert> => ensureServingCert({ renewOnRollover: false,
       kubeConfig, source: 'api', annotate: false, serviceName, namespace, caSecretName: CA_SECRET, timeoutMs: 30_000, logger: silentLogger,
       watchTimeoutSeconds: 1, // every watch is renewed each second: a watcher left running shows at once
     });
@@ -107,7 +107,7 @@ describe('api-source handles in one process share their watchers', () => {
     const watchesOf = (name: string, after = 0) => proxy.requests.filter((request) => request.watch && request.at > after && request.path.includes(name)).length;
     const start = async (serviceName: string) => {
       const counter = reconnectCounter();
-      const cert = await ensureServingCert({
+      const cert = await ensureServingCert({ renewOnRollover: false,
         kubeConfig: proxy.kubeConfig, source: 'api', annotate: false, serviceName, namespace, caSecretName: CA_SECRET, timeoutMs: 30_000,
         logger: silentLogger, watchTimeoutSeconds: 1, meterProvider: counter.provider,
       });

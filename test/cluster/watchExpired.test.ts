@@ -21,7 +21,7 @@ describe('the api source and an in-stream 410', () => {
     const proxy = await startFaultProxy(controlPlane().addUser(`app-${namespace}`));
     cleanups.push(() => proxy.close());
     const logger = recordingLogger();
-    const cert = await ensureServingCert({ kubeConfig: proxy.kubeConfig, source: 'api', annotate: false, serviceName: 'web', namespace, timeoutMs: 30_000, logger,
+    const cert = await ensureServingCert({ renewOnRollover: false, kubeConfig: proxy.kubeConfig, source: 'api', annotate: false, serviceName: 'web', namespace, timeoutMs: 30_000, logger,
       watchTimeoutSeconds: 1 }); // the server ends each watch after 1 s: the watcher opens the next one itself
     cleanups.push(() => cert.close());
     const isServingSecret = (path: string) => path.includes('/secrets') && path.includes('web-tls');

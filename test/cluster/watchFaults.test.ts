@@ -41,7 +41,7 @@ describe('the api source when a watch is cut', () => {
       cut = () => proxy.dropConnections();
       watchesOpened = () => proxy.requests.filter((request) => request.watch).length;
     }
-    const cert = await ensureServingCert({ kubeConfig, source: 'api', annotate: false, serviceName: 'web', namespace, timeoutMs: 30_000, logger: recordingLogger() });
+    const cert = await ensureServingCert({ renewOnRollover: false, kubeConfig, source: 'api', annotate: false, serviceName: 'web', namespace, timeoutMs: 30_000, logger: recordingLogger() });
     cleanups.push(() => cert.close());
     const server = await startAttachedHttpsServer(cert);
     cleanups.push(() => server.close());
@@ -100,7 +100,7 @@ describe('options on the real API server', () => {
     const core = controlPlane().kubeConfig.makeApiClient(CoreV1Api);
     await core.createNamespacedService({ namespace, body: { metadata: { name: 'web' }, spec: { ports: [{ port: 443 }] } } });
     const before = await core.readNamespacedService({ namespace, name: 'web' });
-    const error = await rejection(ensureServingCert({ kubeConfig: controlPlane().kubeConfig, source: 'api', serviceName: 'web', namespace, timeoutMs: -1, logger: recordingLogger() }));
+    const error = await rejection(ensureServingCert({ renewOnRollover: false, kubeConfig: controlPlane().kubeConfig, source: 'api', serviceName: 'web', namespace, timeoutMs: -1, logger: recordingLogger() }));
     expect(error.code).toBe('E_CONFIG');
     expect(error.message).toContain('timeoutMs');
     const after = await core.readNamespacedService({ namespace, name: 'web' });

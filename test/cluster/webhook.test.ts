@@ -46,7 +46,7 @@ async function webhook(options: { rbac?: boolean; ownCa?: CertificateAuthority; 
   const configName = `require-team-label-${namespace}`;
   if (options.rbac !== false) await applyWebhookRbac(configName, user);
   const kubeConfig = controlPlane().addUser(user);
-  const cert = await ensureServingCert({ kubeConfig, source: 'api', serviceName: 'team-label-webhook', namespace, timeoutMs: 30_000, trustGracePeriodMs: 3_000,
+  const cert = await ensureServingCert({ renewOnRollover: false, kubeConfig, source: 'api', serviceName: 'team-label-webhook', namespace, timeoutMs: 30_000, trustGracePeriodMs: 3_000,
     logger: options.logger ?? recordingLogger(), ...(options.ownCa ? { annotate: false } : {}) });
   cleanups.push(() => cert.close());
   const server = createTeamLabelWebhook(cert);
