@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js';
 import type { CertInfo, TrustState } from '../types.js';
 import { certInfoOf, describeName } from '../x509/certInfo.js';
 import { peerKeyOf } from '../x509/peerLeaves.js';
+import { signatureVerifies } from '../x509/signatureCheck.js';
 import { LeafHolds, MAX_TRACKED_PEERS, UNKNOWN_CA, type RetiredCaHold } from './leafHolds.js';
 
 interface Entry {
@@ -166,7 +167,7 @@ export class TrustStore {
   /** The trusted CA that signed `leaf`, by fingerprint; {@link UNKNOWN_CA} when none did directly. */
   #signerOf(leaf: X509Certificate): string {
     for (const [fingerprint, entry] of this.#entries) {
-      if (leaf.checkIssued(entry.cert) && leaf.verify(entry.cert.publicKey)) return fingerprint;
+      if (leaf.checkIssued(entry.cert) && signatureVerifies(leaf, entry.cert)) return fingerprint;
     }
     return UNKNOWN_CA;
   }

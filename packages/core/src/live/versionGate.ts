@@ -57,15 +57,22 @@ export class VersionGate<T> {
     let version: string | undefined;
     try {
       if (this.#served && sameFiles(files, this.#served)) return { outcome: 'unchanged' };
-      // The periodic re-read of the last refused version is a byte comparison; another one a hash.
-      version = this.#lastRefused && sameFiles(files, this.#lastRefused.files) ? this.#lastRefused.version : versionOf(files);
       const now = Date.now();
-      const known = this.#refused.get(version);
-      if (known && known.recheckAt > now) return { outcome: 'refused', error: known.error, version, known: true };
-      return { outcome: 'valid', value: this.#validate(files, new Date(now)), files, version };
+      // Refusals are remembered by content hash. With none remembered, the hash waits until
+      // something asks for it: a rotation runs on the thread that serves handshakes.
+      if (this.#refused.size > 0) {
+        // The periodic re-read of the last refused version is a byte comparison; another one a hash.
+        version = this.#lastRefused && sameFiles(files, this.#lastRefused.files) ? this.#lastRefused.version : versionOf(files);
+        const known = this.#refused.get(version);
+        if (known && known.recheckAt > now) return { outcome: 'refused', error: known.error, version, known: true };
+      }
+      const value = this.#validate(files, new Date(now));
+      let validVersion = version;
+      return { outcome: 'valid', value, files, get version() { return (validVersion ??= versionOf(files)); } };
     } catch (error) {
-      // A source that hands over something other than bytes is a bug: E_INTERNAL, not remembered.
       const refusal = asServingCertError(error, description);
+      // A source that hands over something other than bytes is a bug: E_INTERNAL, not remembered.
+      if (version === undefined) version = versionIfBytes(files);
       if (version !== undefined) this.refuse(files, version, refusal);
       return { outcome: 'refused', error: refusal, version, known: false };
     }
@@ -94,6 +101,15 @@ export function versionOf(files: RawFiles): string {
     hash.update(`${name}\0${bytes.length}\0`).update(bytes);
   }
   return hash.digest('hex');
+}
+
+/** {@link versionOf}, or undefined when a file is not bytes (a source's bug). */
+function versionIfBytes(files: RawFiles): string | undefined {
+  try {
+    return versionOf(files);
+  } catch {
+    return undefined;
+  }
 }
 
 function sameFiles(a: RawFiles, b: RawFiles): boolean {

@@ -2,6 +2,7 @@ import type { X509Certificate } from 'node:crypto';
 import { certDate, describeName, distinguishedName } from './certInfo.js';
 import { certificateFields } from './certificateFields.js';
 import { Refusal, type Problem } from './refusal.js';
+import { signatureVerifies } from './signatureCheck.js';
 import { checkStrength } from './tlsChecks.js';
 
 /** What {@link buildChain} needs besides the certificates. */
@@ -46,7 +47,7 @@ export function buildChain(leaf: X509Certificate, intermediates: readonly X509Ce
       const candidateFields = certificateFields(candidate.cert);
       if (fields.authorityKeyId && candidateFields.subjectKeyId && fields.authorityKeyId !== candidateFields.subjectKeyId) continue;
       tried.add(candidate.cert);
-      if (!cert.verify(candidate.cert.publicKey)) continue;
+      if (!signatureVerifies(cert, candidate.cert)) continue;
       if (!acceptableIssuer(candidate.cert, candidate.anchor, intermediatesBelow, context, refusal)) continue;
       if (candidate.anchor) return undefined;
       const selfIssued = candidateFields.subjectKey === candidateFields.issuerKey;
