@@ -139,7 +139,7 @@ export async function rotationTimeline(rotations: number): Promise<Array<[string
     child.kill('SIGTERM');
     await exited;
   }
-  const served = (await fs.readFile(log, 'utf8')).trim().split('\n').map((line) => line.split(' ').slice(1).map(Number) as [number, number, number, number]);
+  const served = (await fs.readFile(log, 'utf8')).trim().split('\n').map((line) => line.split(' ').slice(1).map(Number) as [number, number, number, number, number]);
   await fs.rm(dir, { recursive: true, force: true });
   const row = (label: string, values: number[]): [string, number, number, number] => [label, quantile(values, 0.5), quantile(values, 0.9), quantile(values, 0.99)];
   return [
@@ -148,6 +148,9 @@ export async function rotationTimeline(rotations: number): Promise<Array<[string
     row('change event -> new context installed', served.map(([, latency]) => latency)),
     row('  (event -> setSecureContext: read, gate)', served.map(([, , toContext]) => toContext)),
     row('  (inside setSecureContext: OpenSSL)', served.map(([, , , inContext]) => inContext)),
+    // The handle's bookkeeping after the install (trust, expiry alarm, logs, metrics), which runs
+    // before the event loop can accept the next connection.
+    row('  (setSecureContext -> rotate published)', served.map(([, , , , afterContext]) => afterContext)),
     row('installed -> first handshake presenting it', seen.map((at, i) => at - served[i]![0])),
     row('  (that handshake alone)', probes),
     row('swap -> first handshake presenting it', seen.map((at, i) => at - swaps[i]!)),

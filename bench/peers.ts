@@ -116,6 +116,11 @@ export function servingCertRotation(rotations: number, samples?: number[]): Prom
   return rotationLatency(process.execPath, (dir) => [path.join(here, 'peers', 'serving-cert-server.mjs'), dir], rotations, samples);
 }
 
+/** The floor of a Node server that reloads: setSecureContext at the rename, no validation (bench/peers/node-reload-server.mjs). */
+export function nodeReloadRotation(rotations: number, samples?: number[]): Promise<LatencySamples> {
+  return rotationLatency(process.execPath, (dir) => [path.join(here, 'peers', 'node-reload-server.mjs'), dir], rotations, samples);
+}
+
 /** controller-runtime's certwatcher serving TLS in a small Go program (bench/peers/certwatcher). */
 export async function certwatcherRotation(rotations: number, samples?: number[]): Promise<LatencySamples> {
   return rotationLatency(await certwatcherBinary(), (dir) => [dir], rotations, samples);

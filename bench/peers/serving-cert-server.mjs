@@ -27,7 +27,7 @@ if (timeline) {
   diagnosticsChannel.subscribe('serving-cert:rotate', ({ latencyMs }) => {
     const now = performance.now();
     const toContext = contextStart - (now - latencyMs);
-    appendFileSync(timeline, `served ${performance.timeOrigin + now} ${latencyMs} ${toContext} ${contextEnd - contextStart}\n`);
+    appendFileSync(timeline, `served ${performance.timeOrigin + now} ${latencyMs} ${toContext} ${contextEnd - contextStart} ${now - contextEnd}\n`);
   });
 }
 cert.attach(server);
