@@ -80,6 +80,21 @@ describe('the local CA refuses what is not the user\'s own, at once', () => {
     expect((await fs.lstat(`${dir}/new/ca`)).mode & 0o777).toBe(0o700);
   });
 
+  it('waits out a rotation caught between its two renames (the new key, the old certificate) instead of refusing the folder', async () => {
+    const { dir, remove } = await tempDir();
+    cleanups.push(remove);
+    const caDir = `${dir}/ca`;
+    const [old, next] = [CertificateAuthority.create({ commonName: 'old local CA' }), CertificateAuthority.create({ commonName: 'new local CA' })];
+    // rotateLocalCa's middle state: the new key renamed into place, the certificate not yet.
+    await writeCa(caDir, { certPem: old.certPem, keyPem: next.keyPem });
+    await fs.writeFile(`${caDir}/.ca.crt.next`, next.certPem);
+    const renamed = new Promise((resolve) => setTimeout(resolve, 150)).then(() => fs.rename(`${caDir}/.ca.crt.next`, `${caDir}/ca.crt`));
+    const cert = await start(caDir);
+    cleanups.push(() => cert.close());
+    await renamed;
+    expect(cert.current.info.issuer).toContain('new local CA');
+  });
+
   it('rolls an expired local CA over to a new one, which a real client then verifies', async () => {
     const { dir, remove } = await tempDir();
     cleanups.push(remove);

@@ -20,6 +20,8 @@ async function loadPki(): Promise<typeof Pki> {
 
 const CA_CERT = 'ca.crt';
 const CA_KEY = 'ca.key';
+/** Reads 20 ms apart that must find the key and certificate apart before they are refused (a rotation's two renames are not). */
+const MISMATCHED_READS = 10;
 
 /** The folder of the local development CA. */
 export function localCaDir(dir?: string): string {
@@ -41,11 +43,22 @@ export async function loadOrCreateLocalCa(dir: string): Promise<CertificateAutho
   await ensurePrivateFolder(dir);
   const certFile = path.join(dir, CA_CERT);
   const keyFile = path.join(dir, CA_KEY);
+  let mismatches = 0;
   for (let attempt = 0; attempt < 50; attempt += 1) {
     const [certPem, keyPem] = await Promise.all([readIfThere(certFile), readIfThere(keyFile)]);
     if (certPem !== undefined && keyPem !== undefined) {
       await assertPrivateKeyFile(keyFile);
       const ca = parseLocalCa(CertificateAuthority, certFile, certPem, keyFile, keyPem);
+      if (!ca.cert.checkPrivateKey(ca.key)) {
+        // rotateLocalCa renames the new key into place, then the new certificate: a read
+        // between the two finds a pair that does not match yet. Only a lasting mismatch is one.
+        mismatches += 1;
+        if (mismatches >= MISMATCHED_READS) {
+          throw new ServingCertError('E_CONFIG', `the local CA key ${keyFile} does not belong to ${certFile}; remove the folder to start afresh`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        continue;
+      }
       const notAfter = new Date(ca.cert.validTo).getTime();
       if (notAfter - Date.now() > (notAfter - new Date(ca.cert.validFrom).getTime()) / 10) return ca;
       return rotateLocalCa(dir); // expired or soon to be: a new CA, trusted first by the sources
@@ -103,9 +116,6 @@ function parseLocalCa(authority: typeof CertificateAuthority, certFile: string, 
   } catch (cause) {
     throw new ServingCertError('E_CONFIG', `the local CA file ${certParses(certPem) ? keyFile : certFile} does not parse; remove the folder to start afresh`, { cause });
   }
-  if (!ca.cert.checkPrivateKey(ca.key)) {
-    throw new ServingCertError('E_CONFIG', `the local CA key ${keyFile} does not belong to ${certFile}; remove the folder to start afresh`);
-  }
   return ca;
 }
 
@@ -115,7 +125,8 @@ function newLocalCa(authority: typeof CertificateAuthority): CertificateAuthorit
 
 /**
  * Replaces the development CA in `dir` with a new one (for demos of a CA rollover). The key is
- * written 0600 and both files land by rename, so a reader never sees half a CA.
+ * written 0600 and both files land by rename, so a reader never sees half a file; between the
+ * two renames the pair does not match, which readers wait out (see loadOrCreateLocalCa).
  */
 export async function rotateLocalCa(dir?: string): Promise<CertificateAuthority> {
   const target = localCaDir(dir);
