@@ -1,5 +1,7 @@
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
 import { describe, expect, it } from 'vitest';
-import { CertificateAuthority, decoyChain, generatePrivateKey, privateKeyToPem, type KeyAlgorithm, type KeyEncoding } from '../src/pki/index.js';
+import { CertificateAuthority, decoyChain, generatePrivateKey, issueCertificate, privateKeyToPem, type KeyAlgorithm, type KeyEncoding } from '../src/pki/index.js';
 import type { RawFiles } from '../src/sources/source.js';
 import { validateCaBundle, validateServingBundle } from '../src/x509/validateBundle.js';
 import { isServingCertError } from '../src/errors.js';
@@ -73,6 +75,34 @@ describe('validateServingBundle accepts', () => {
     const valid = validateServingBundle(files(leaf.certPem, leaf.keyPem, leaf.caPem), expect_, now);
     expect(valid.info.issuer).toContain('intermediate');
     expect(valid.cas.map((cert) => cert.subject)).toEqual([ca.cert.subject]);
+  });
+
+  it('a self-signed leaf that its own ca.crt holds, as cert-manager\'s SelfSigned issuer writes it', () => {
+    const key = generatePrivateKey('ecdsa-p256');
+    // Not a CA, empty subject, no extendedKeyUsage: the SelfSigned issuer on a serving Certificate.
+    const certPem = issueCertificate({ subject: {}, subjectKey: key, notBefore: new Date(now.getTime() - DAY), notAfter: new Date(now.getTime() + 30 * DAY), dnsNames: names, extendedKeyUsage: [] });
+    const valid = validateServingBundle(files(certPem, privateKeyToPem(key, 'sec1'), certPem), expect_, now);
+    expect(valid.cas.map((cert) => cert.fingerprint256)).toEqual([valid.leaf.fingerprint256]);
+    // A self-signed leaf that ca.crt does not hold is still refused: nothing vouches for it.
+    const other = CertificateAuthority.create({ commonName: 'root A' });
+    expect(refusalOf(() => validateServingBundle(files(certPem, privateKeyToPem(key, 'sec1'), other.certPem), expect_, now)).code).toBe('E_CHAIN');
+  });
+
+  it('only the blocks it checked, for OpenSSL to serve: not text around them, nor blocks of other labels', () => {
+    const leaf = ca.issue({ dnsNames: names });
+    const expired = ca.issue({ dnsNames: names, key: createPrivateKey(leaf.keyPem), notBefore: new Date(now.getTime() - 3 * DAY), notAfter: new Date(now.getTime() - DAY) });
+    // OpenSSL reads a BEGIN line only at the start of a line: it would skip the checked leaf and
+    // serve the next certificate; "TRUSTED CERTIFICATE" it reads too, the gate does not.
+    const crafted = `\uFEFFx${leaf.certPem}${expired.certPem.replace(/CERTIFICATE-----/g, 'TRUSTED CERTIFICATE-----')}`;
+    const valid = validateServingBundle(files(crafted, `note\n${leaf.keyPem}`, `# roots\n${leaf.caPem}`), expect_, now);
+    const served = valid.certPem.match(/-----BEGIN [A-Z ]+-----/g);
+    expect(served).toEqual(['-----BEGIN CERTIFICATE-----']);
+    expect(new X509Certificate(valid.certPem).fingerprint256).toBe(valid.leaf.fingerprint256);
+    expect(valid.certPem.startsWith('-----BEGIN CERTIFICATE-----')).toBe(true);
+    expect(valid.keyPem.startsWith('-----BEGIN ') && valid.keyPem.trimEnd().endsWith('-----')).toBe(true);
+    expect(valid.caPem?.startsWith('-----BEGIN CERTIFICATE-----')).toBe(true);
+    // What OpenSSL makes of the served text is the checked pair.
+    expect(() => createSecureContext({ cert: valid.certPem, key: valid.keyPem })).not.toThrow();
   });
 
   it('a wildcard that covers the names', () => {

@@ -99,8 +99,14 @@ function countCertificateBlocks(text: string, stopAt: number): number {
  */
 const KEY_LABELS = new Map<string, 'pkcs8' | 'pkcs1' | 'sec1'>([['PRIVATE KEY', 'pkcs8'], ['RSA PRIVATE KEY', 'pkcs1'], ['EC PRIVATE KEY', 'sec1']]);
 
+/** A private key and the PEM block it was parsed from: the block is what gets served. */
+export interface ParsedKey {
+  key: KeyObject;
+  pem: string;
+}
+
 /** The one unencrypted private key of tls.key (PKCS#1, PKCS#8 or SEC1). */
-export function parsePrivateKey(text: string, refusal: Refusal): KeyObject | undefined {
+export function parsePrivateKey(text: string, refusal: Refusal): ParsedKey | undefined {
   const { blocks, malformed } = splitPem(text);
   const keys = blocks.filter((block) => KEY_LABELS.has(block.label));
   if (malformed > 0) {
@@ -114,7 +120,7 @@ export function parsePrivateKey(text: string, refusal: Refusal): KeyObject | und
       // The message of a failed parse never quotes the key itself.
       const { label, pem } = keys[0]!;
       const der = Buffer.from(pem.slice(pem.indexOf('\n') + 1, pem.lastIndexOf('-----END')), 'base64');
-      return createPrivateKey({ key: der, format: 'der', type: KEY_LABELS.get(label)! });
+      return { key: createPrivateKey({ key: der, format: 'der', type: KEY_LABELS.get(label)! }), pem };
     } catch (cause) {
       refusal.add('E_PARSE', `tls.key does not parse as a private key (${errorCodeOf(cause)})`);
     }

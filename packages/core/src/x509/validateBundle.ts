@@ -32,10 +32,15 @@ export { DEFAULT_CLOCK_SKEW_MS, DEFAULT_MAX_BYTES } from '../options/limits.js';
 
 /** A serving bundle that passed the gate. */
 export interface ValidServingBundle {
-  /** `tls.crt` as given: the leaf, then intermediates. */
+  /**
+   * The certificates of `tls.crt` the gate checked, the leaf then intermediates, as PEM: exactly
+   * what is served. Anything else in the file (text around the blocks, blocks of other labels)
+   * never reaches OpenSSL, which would otherwise read what the gate did not.
+   */
   certPem: string;
+  /** The one key block of `tls.key` the gate parsed. */
   keyPem: string;
-  /** `ca.crt` of the same Secret, when present. */
+  /** The certificates of `ca.crt` of the same Secret the gate parsed, when there is one. */
   caPem: string | undefined;
   leaf: X509Certificate;
   info: CertInfo;
@@ -76,7 +81,7 @@ export function validateServingBundle(files: RawFiles, expect: Expectations, now
 
   const leaf = chain[0]!;
   const info = certInfoOf(leaf);
-  if (!leaf.checkPrivateKey(key!)) {
+  if (!leaf.checkPrivateKey(key!.key)) {
     refusal.add('E_KEY_MISMATCH',
       `tls.key does not belong to tls.crt (serial ${info.serialNumber}); both must come from the same Secret revision`);
   }
@@ -98,7 +103,7 @@ export function validateServingBundle(files: RawFiles, expect: Expectations, now
     warnings.push(`the certificate (serial ${info.serialNumber}) expires soon, at ${info.notAfter.toISOString()}, ` +
       `and has not been renewed: check the Certificate's status`);
   }
-  return { certPem: certText!, keyPem: keyText!, caPem: caText, leaf, info, cas: cas ?? [], warnings };
+  return { certPem: pemOf(chain), keyPem: key!.pem, caPem: cas && pemOf(cas), leaf, info, cas: cas ?? [], warnings };
 }
 
 /**
@@ -133,7 +138,12 @@ export function validateCaBundle(
     refusal.add('E_EXPIRED', 'every CA in ca.crt has expired');
   }
   refusal.throwIfAny(expect.description);
-  return { pem: current.map((cert) => cert.toString()).join(''), certs: current, warnings };
+  return { pem: pemOf(current), certs: current, warnings };
+}
+
+/** Certificates as PEM, re-encoded from what was parsed. */
+function pemOf(certs: readonly X509Certificate[]): string {
+  return certs.map((cert) => cert.toString()).join('');
 }
 
 function checkValidity(cert: X509Certificate, info: CertInfo, now: Date, skewMs: number, refusal: Refusal): void {
@@ -154,6 +164,9 @@ function checkValidity(cert: X509Certificate, info: CertInfo, now: Date, skewMs:
  * {@link buildChain}); when they do not, the reasons of the paths tried are the refusal.
  */
 function checkChain(chain: X509Certificate[], cas: X509Certificate[], now: Date, clockSkewMs: number, refusal: Refusal): void {
+  // A leaf that ca.crt holds itself is trusted as it is, as OpenSSL and Go trust a certificate
+  // found among their roots: cert-manager's SelfSigned issuer writes the leaf as its own ca.crt.
+  if (cas.some((ca) => ca.fingerprint256 === chain[0]!.fingerprint256)) return;
   const problems = buildChain(chain[0]!, chain.slice(1), cas, { now, clockSkewMs });
   if (!problems) return;
   const seen = new Set<string>();
