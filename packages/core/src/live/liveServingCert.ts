@@ -16,7 +16,8 @@ import { SubscribableEmitter } from './subscribableEmitter.js';
 import type { LiveServingCertOptions } from './liveServingCertOptions.js';
 import { TrustPruner } from './trustPruner.js';
 import { TrustStore } from './trustStore.js';
-import { VersionGate } from './versionGate.js';
+import { REFUSAL_RECHECK_MS, VersionGate } from './versionGate.js';
+import { RefusalRechecks } from './refusalRechecks.js';
 
 export type { LiveServingCertOptions } from './liveServingCertOptions.js';
 
@@ -34,6 +35,7 @@ export class LiveServingCert extends SubscribableEmitter implements ServingCert 
   readonly #trust: TrustStore;
   readonly #pruner: TrustPruner;
   readonly #refusals: Refusals;
+  readonly #rechecks: RefusalRechecks;
   readonly #servingGate: VersionGate<ValidServingBundle>;
   readonly #caGate: VersionGate<ValidCaBundle> | undefined;
   readonly #expiry = new ExpiryAlarm((info) => this.#expired(info));
@@ -55,9 +57,11 @@ export class LiveServingCert extends SubscribableEmitter implements ServingCert 
     this.#trust = new TrustStore(options.trustGraceMs, options.retiredCaMinHoldMs === undefined ? undefined : { minHoldMs: options.retiredCaMinHoldMs, logger: options.logger, onHoldsChanged: () => this.#trustUpdated(false) });
     this.#pruner = new TrustPruner(this.#trust, () => this.#trustChanged(), this.#abort.signal);
     this.#refusals = new Refusals(new Map([['serving', servingSource.description], ['ca', caSource?.description ?? 'ca']]));
-    this.#servingGate = new VersionGate(servingSource, (files, now) => validateServingBundle(files, expectations, now));
+    const recheckMs = options.refusalRecheckMs ?? REFUSAL_RECHECK_MS;
+    this.#rechecks = new RefusalRechecks(recheckMs + 100, this.#abort.signal); // after the gate's own recheck time
+    this.#servingGate = new VersionGate(servingSource, (files, now) => validateServingBundle(files, expectations, now), recheckMs);
     // The CA bundle is validated as a CA bundle, and its messages name its own source.
-    this.#caGate = caSource && new VersionGate(caSource, (files, now) => validateCaBundle(files, { ...expectations, description: caSource.description }, now));
+    this.#caGate = caSource && new VersionGate(caSource, (files, now) => validateCaBundle(files, { ...expectations, description: caSource.description }, now), recheckMs);
     const onError = (error: unknown): void => logUnexpected(options.logger, error);
     this.#servingRefresher = new Refresher((at) => this.#refreshServing(at), onError);
     this.#caRefresher = caSource ? new Refresher(() => this.#refreshCa(), onError) : undefined;
@@ -223,6 +227,7 @@ export class LiveServingCert extends SubscribableEmitter implements ServingCert 
   }
 
   #refuse(input: string, error: ServingCertError, version: string | undefined, known: boolean): void {
+    this.#rechecks.schedule(input, () => (input === 'ca' ? this.#caRefresher : this.#servingRefresher)?.trigger());
     if (!known) logInternalError(this.#options.logger, error); // a bug of ours: its stack, once per version
     if (!this.#refusals.refused(input, error, version, this.#current !== undefined)) return;
     this.#observer.refused(error);

@@ -25,4 +25,6 @@ export interface LiveServingCertOptions {
   /** How often a waiting start logs what it waits for (default 10 s), and adds the diagnosis (default 30 s). */
   progressIntervalMs?: number;
   diagnosisIntervalMs?: number;
+  /** How long a refused version is taken as refused before it is read and validated again (default 60 s; tests shorten it). */
+  refusalRecheckMs?: number;
 }

@@ -17,7 +17,7 @@ export type GatedRead<T> =
   | { readonly outcome: 'valid'; readonly value: T; readonly files: RawFiles; readonly version: string };
 
 /** How long a refusal is remembered before the same bytes are validated again: validity windows move with time. */
-const RECHECK_MS = 60_000;
+export const REFUSAL_RECHECK_MS = 60_000;
 /** How many refused versions are remembered per input (the oldest is forgotten first). */
 const REMEMBERED = 16;
 
@@ -35,13 +35,15 @@ interface Refused {
 export class VersionGate<T> {
   readonly #source: MaterialSource;
   readonly #validate: (files: RawFiles, now: Date) => T;
+  readonly #recheckMs: number;
   readonly #refused = new Map<string, Refused>();
   #served: RawFiles | undefined;
   #lastRefused: { files: RawFiles; version: string } | undefined;
 
-  constructor(source: MaterialSource, validate: (files: RawFiles, now: Date) => T) {
+  constructor(source: MaterialSource, validate: (files: RawFiles, now: Date) => T, recheckMs = REFUSAL_RECHECK_MS) {
     this.#source = source;
     this.#validate = validate;
+    this.#recheckMs = recheckMs;
   }
 
   async read(signal: AbortSignal): Promise<GatedRead<T>> {
@@ -81,7 +83,7 @@ export class VersionGate<T> {
   /** Remembers a refusal made after the gate (OpenSSL refusing the pair at install). */
   refuse(files: RawFiles, version: string, error: ServingCertError): void {
     this.#refused.delete(version);
-    this.#refused.set(version, { files, error, recheckAt: Date.now() + RECHECK_MS });
+    this.#refused.set(version, { files, error, recheckAt: Date.now() + this.#recheckMs });
     if (this.#refused.size > REMEMBERED) this.#refused.delete(this.#refused.keys().next().value!);
     this.#lastRefused = { files, version };
   }
