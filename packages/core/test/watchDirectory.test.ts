@@ -1,7 +1,8 @@
 // What the files source's directory watch reacts to: kubelet's atomic rename of ..data, at once
 // and with nothing else happening in the folder; not the scaffolding written before it; and one
 // settle re-read after each burst. Real folders, real kernel events.
-import { mkdirSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -39,6 +40,44 @@ async function until(check: () => boolean, boundMs = 2_000): Promise<void> {
     if (Date.now() > end) throw new Error('not within the bound');
     await sleep(5);
   }
+}
+
+/**
+ * Holds every thread of libuv's pool (where `fs.promises` calls run, first in first out) in the
+ * open of a FIFO until released: the watcher's next fs call then waits, so a test can change the
+ * folder before it runs, or queue a call of its own to run right after it.
+ */
+async function holdThreadPool() {
+  const fifoDir = await fs.mkdtemp(path.join(os.tmpdir(), 'watch-directory-pool-'));
+  const size = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  const held = Array.from({ length: size }, (_, index) => {
+    const fifo = path.join(fifoDir, `fifo-${index}`);
+    execFileSync('mkfifo', [fifo]);
+    return { fifo, opened: fs.open(fifo, 'r').then((handle) => handle.close()) };
+  });
+  let canaryDone = false;
+  const canary = fs.stat(fifoDir).finally(() => (canaryDone = true));
+  await sleep(100);
+  if (canaryDone) throw new Error(`the thread pool has more than ${size} threads: set UV_THREADPOOL_SIZE`);
+  const release = async (count: number) => {
+    for (const { fifo, opened } of held.splice(0, count)) {
+      closeSync(openSync(fifo, 'w')); // the held open returns, its thread takes the next call queued
+      await opened;
+    }
+  };
+  stops.push(async () => {
+    await release(held.length);
+    await canary;
+    await fs.rm(fifoDir, { recursive: true, force: true });
+  });
+  return { releaseOne: () => release(1), releaseAll: () => release(held.length) };
+}
+
+/** kubelet's swap, synchronously (no call into the held thread pool): a new revision renamed over ..data. */
+function swapSync(dir: string, revision: string): void {
+  mkdirSync(path.join(dir, revision));
+  symlinkSync(revision, path.join(dir, '..data_tmp'));
+  renameSync(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
 }
 
 describe('watchDirectory', () => {
@@ -113,5 +152,62 @@ describe('watchDirectory', () => {
     const { dir, calls } = await watched();
     await fs.writeFile(path.join(dir, 'tls.crt'), 'x');
     await until(() => calls.length >= 1);
+  });
+
+  it('never crashes the process: a folder gone between its resolution and its stat is waited for again, and followed once back', async () => {
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown) => rejections.push(reason);
+    process.on('unhandledRejection', onRejection);
+    stops.push(() => {
+      process.off('unhandledRejection', onRejection);
+      return Promise.resolve();
+    });
+    const parent = await fs.mkdtemp(path.join(os.tmpdir(), 'watch-directory-'));
+    const dir = path.join(parent, 'certs'); // not there yet: its parent is watched for it
+    const calls: number[] = [];
+    const abort = new AbortController();
+    const stopped = watchDirectory(dir, () => calls.push(performance.now()), 600_000, silentLogger, abort.signal);
+    stops.push(async () => {
+      abort.abort();
+      await stopped;
+      await fs.rm(parent, { recursive: true, force: true });
+    });
+    await sleep(100);
+    const pool = await holdThreadPool();
+    // The folder appears: the watcher resolves its path, and that call waits in the held pool.
+    mkdirSync(dir);
+    await sleep(100);
+    // Queued behind the resolution, so the folder is gone after it and before the stat that follows it.
+    const removed = fs.rmdir(dir);
+    await pool.releaseOne();
+    await removed;
+    await pool.releaseAll();
+    await sleep(200);
+    expect(rejections).toEqual([]);
+
+    // Back, and following: kubelet's swap in it is reported.
+    calls.length = 0;
+    await fs.mkdir(dir);
+    await until(() => calls.length > 0); // it appeared
+    await sleep(200); // the folder's own watch is installed
+    calls.length = 0;
+    swapSync(dir, '..rev_1');
+    await until(() => calls.length > 0);
+    expect(rejections).toEqual([]);
+  });
+
+  it('catches up after a watch is installed again: a swap made while the re-watch was delayed is reported at once', async () => {
+    const { dir, calls } = await watched();
+    const pool = await holdThreadPool();
+    rmSync(dir, { recursive: true });
+    mkdirSync(dir);
+    // The removal is reported, and the settle re-read after it is done, while the re-watch waits.
+    await sleep(300);
+    expect(calls.length).toBeGreaterThan(0);
+    swapSync(dir, '..rev_2');
+    calls.length = 0;
+    await pool.releaseAll();
+    // Only a catch-up read after the re-watch can report it: no event comes, the poll is 10 minutes away.
+    await until(() => calls.length > 0);
   });
 });

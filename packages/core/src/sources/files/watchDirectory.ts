@@ -34,7 +34,8 @@ export function watchDirectory(
 ): Promise<void> {
   const link = path.resolve(dir);
   let watchers: FSWatcher[] = [];
-  let watching: string | undefined; // the real folder watched, 'parent', or undefined (none yet, or a watch failed)
+  let watching: string | undefined; // the real folder watched, 'parent', or undefined (none yet, or a watch lost)
+  let started = false; // a first set of watchers was installed: every later one catches up on what it missed
   let trailing: NodeJS.Timeout | undefined;
 
   const changed = (): void => {
@@ -66,10 +67,9 @@ export function watchDirectory(
   };
 
   const startOnce = async (): Promise<void> => {
-    const real = await fs.realpath(dir).then((target) => (fs.stat(target).then((stats) => (stats.isDirectory() ? target : undefined))), () => undefined);
+    const real = await realFolder(dir);
     const wanted = real ?? 'parent';
     if (signal.aborted || wanted === watching) return;
-    const firstStart = watching === undefined;
     const next: Array<FSWatcher | undefined> = [];
     if (real) {
       next.push(watchFolder(real, (name) => {
@@ -90,12 +90,19 @@ export function watchDirectory(
     watchers = next.filter((watcher) => watcher !== undefined);
     // A failed watch is tried again at the next periodic re-read.
     watching = watchers.length === next.length ? wanted : undefined;
-    // It may have appeared, or been re-pointed, between the check and the watch.
-    if (!real || !firstStart) changed();
+    // It may have appeared, been re-pointed, or been swapped while no watch was in place (a watch
+    // lost is installed again only after the folder was resolved anew).
+    const catchUp = !real || started;
+    started = true;
+    if (catchUp) changed();
   };
-  // One start at a time, so that two never race to install two sets of watchers.
+  // One start at a time, so that two never race to install two sets of watchers. It never
+  // rejects: it is called with `void`, where a rejection would end the process.
   let starting: Promise<void> = Promise.resolve();
-  const start = (): Promise<void> => (starting = starting.then(startOnce, startOnce));
+  const start = (): Promise<void> => (starting = starting.then(startOnce).catch((error: unknown) => {
+    watching = undefined;
+    logger.warn({ source: `files ${dir}`, error: String(error) }, `watching ${dir} failed; the periodic re-read tries again`);
+  }));
 
   const poll = setInterval(() => {
     void start();
@@ -117,6 +124,16 @@ export function watchDirectory(
     if (signal.aborted) stop();
     else signal.addEventListener('abort', stop, { once: true });
   });
+}
+
+/** The real folder `dir` is, or undefined when it is none: absent, not a folder, or gone mid-way. */
+async function realFolder(dir: string): Promise<string | undefined> {
+  try {
+    const real = await fs.realpath(dir);
+    return (await fs.stat(real)).isDirectory() ? real : undefined;
+  } catch {
+    return undefined; // watched for through its parent, and re-checked at each periodic re-read
+  }
 }
 
 /** kubelet's hidden entries other than `..data`: `..data_tmp` and the timestamped directories. */
