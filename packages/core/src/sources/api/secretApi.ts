@@ -10,7 +10,7 @@ import type { ClusterAccess } from '../../kube/clusterAccess.js';
  * A list answers in milliseconds; one that has had no answer for this long never will (a server
  * or proxy that accepted the connection and hangs), and the watcher must retry instead of waiting.
  */
-export const LIST_TIMEOUT_MS = 30_000;
+const LIST_TIMEOUT_MS = 30_000;
 
 /** One event of a watch: a change of the Secret, or a bookmark that only moves the resume point. */
 export interface WatchEvent {
