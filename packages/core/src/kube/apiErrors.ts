@@ -1,5 +1,7 @@
 import { ServingCertError } from '../errors.js';
 
+const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'UND_ERR_SOCKET']);
+
 /** What was being done when the API said no: for messages that say what to fix. */
 export interface ApiOperation {
   verb: 'get' | 'list' | 'watch' | 'patch' | 'create';
@@ -25,6 +27,16 @@ export function retryAfterMsOf(error: unknown): number | undefined {
   if (value === undefined) return undefined;
   const seconds = Number(value);
   return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined;
+}
+
+/** A refused or cut connection: the API server is down or (re)starting. */
+export function isConnectionError(error: unknown): boolean {
+  for (let cause = error, depth = 0; cause && depth < 5; cause = (cause as { cause?: unknown }).cause, depth += 1) {
+    const code = (cause as { code?: unknown }).code;
+    if (typeof code === 'string' && CONNECTION_ERRORS.has(code)) return true;
+    if (/ECONNREFUSED|ECONNRESET|socket hang up/.test(String((cause as { message?: unknown }).message))) return true;
+  }
+  return false;
 }
 
 /** The API server's own message from an ApiException (its body is JSON text). */

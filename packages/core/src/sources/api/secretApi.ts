@@ -3,8 +3,14 @@
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import * as https from 'node:https';
 import { createInterface } from 'node:readline';
-import { CoreV1Api, type V1Secret } from '@kubernetes/client-node';
+import { CoreV1Api, Observable, type ConfigurationOptions, type ObservableMiddleware, type V1Secret } from '@kubernetes/client-node';
 import type { ClusterAccess } from '../../kube/clusterAccess.js';
+
+/**
+ * A list answers in milliseconds; one that has had no answer for this long never will (a server
+ * or proxy that accepted the connection and hangs), and the watcher must retry instead of waiting.
+ */
+const LIST_TIMEOUT_MS = 30_000;
 
 /** One event of a watch: a change of the Secret, or a bookmark that only moves the resume point. */
 export interface WatchEvent {
@@ -25,8 +31,8 @@ export type WatchEnd =
 
 /** What the watcher needs from the API: injectable, so that unit tests drive the watcher. */
 export interface SecretApi {
-  /** The Secret (undefined when absent) and the list's resourceVersion, to watch from. */
-  list(): Promise<{ secret: V1Secret | undefined; resourceVersion: string }>;
+  /** The Secret (undefined when absent) and the list's resourceVersion, to watch from; `signal` aborts it. */
+  list(signal: AbortSignal): Promise<{ secret: V1Secret | undefined; resourceVersion: string }>;
   /** One watch from `resourceVersion`; `onEvent` runs for each event; settles once, when the watch ends. */
   watch(resourceVersion: string, onEvent: (event: WatchEvent) => void, signal: AbortSignal): Promise<WatchEnd>;
 }
@@ -40,10 +46,16 @@ export interface SecretApi {
 export function secretApi(options: { access: ClusterAccess; namespace: string; name: string; watchTimeoutSeconds: number }): SecretApi {
   const { access, namespace, name, watchTimeoutSeconds } = options;
   return {
-    async list() {
+    async list(signal) {
       const core = access.kubeConfig.makeApiClient(CoreV1Api);
-      const list = await core.listNamespacedSecret({ namespace, fieldSelector: `metadata.name=${name}` });
-      return { secret: list.items[0], resourceVersion: list.metadata?.resourceVersion ?? '0' };
+      const deadline = AbortSignal.timeout(LIST_TIMEOUT_MS);
+      try {
+        const list = await core.listNamespacedSecret({ namespace, fieldSelector: `metadata.name=${name}` }, withSignal(AbortSignal.any([signal, deadline])));
+        return { secret: list.items[0], resourceVersion: list.metadata?.resourceVersion ?? '0' };
+      } catch (error) {
+        if (deadline.aborted && !signal.aborted) throw new Error(`no answer within ${LIST_TIMEOUT_MS / 1000} s`, { cause: error });
+        throw error;
+      }
     },
     async watch(resourceVersion, onEvent, signal) {
       const kubeConfig = access.kubeConfig;
@@ -63,6 +75,18 @@ export function secretApi(options: { access: ClusterAccess; namespace: string; n
       return streamWatch(request, onEvent, signal, (watchTimeoutSeconds + 30) * 1000);
     },
   };
+}
+
+/** Per-call options that hand `signal` to client-node's fetch: without one, a request waits for ever. */
+function withSignal(signal: AbortSignal): ConfigurationOptions<ObservableMiddleware> {
+  const middleware: ObservableMiddleware = {
+    pre: (context) => {
+      context.setSignal(signal);
+      return new Observable(Promise.resolve(context));
+    },
+    post: (response) => new Observable(Promise.resolve(response)),
+  };
+  return { middleware: [middleware], middlewareMergeStrategy: 'append' };
 }
 
 function streamWatch(options: https.RequestOptions, onEvent: (event: WatchEvent) => void, signal: AbortSignal, watchdogMs: number): Promise<WatchEnd> {

@@ -1,7 +1,7 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from '../../logger.js';
 import { ServingCertError } from '../../errors.js';
-import { apiError, retryAfterMsOf, statusOf } from '../../kube/apiErrors.js';
+import { apiError, isConnectionError, retryAfterMsOf, statusOf } from '../../kube/apiErrors.js';
 import type { ClusterAccess } from '../../kube/clusterAccess.js';
 import { isOlder, newest } from './resourceVersions.js';
 import { secretApi, type SecretApi, type WatchEnd, type WatchEvent } from './secretApi.js';
@@ -19,7 +19,6 @@ const STARTING_MAX_BACKOFF_MS = 1_000;
 /** How long after a refused connection a 403, 429 or 5xx still counts as the server starting. */
 const STARTING_WINDOW_MS = 60_000;
 const STARTING_STATUSES = new Set([403, 429, 500, 502, 503, 504]);
-const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'UND_ERR_SOCKET']);
 
 /** What the API shows of one Secret: absent, or present. */
 export type SecretState = { readonly exists: false } | { readonly exists: true; readonly secret: V1Secret };
@@ -87,7 +86,7 @@ export class SecretWatcher {
 
   /** Starts the loop (once). */
   start(): void {
-    this.#loop ??= this.#run();
+    this.#loop ??= this.#supervise();
   }
 
   /**
@@ -112,6 +111,18 @@ export class SecretWatcher {
     await this.#loop;
   }
 
+  /** Runs the loop until stopped: whatever escapes it is logged and it starts over (with a list), never ends. */
+  async #supervise(): Promise<void> {
+    for (let crashes = 1; !this.#abort.signal.aborted; crashes += 1) {
+      try {
+        await this.#run();
+      } catch (error) {
+        this.#options.logger.error({ source: this.description, error: String(error) }, `${this.description}: the watch loop failed, restarting it: ${String(error)}`);
+        await this.#sleep(this.#backoff(crashes, MAX_BACKOFF_MS), this.#abort.signal);
+      }
+    }
+  }
+
   async #run(): Promise<void> {
     const signal = this.#abort.signal;
     let resumeFrom: string | undefined; // undefined: list first
@@ -120,7 +131,7 @@ export class SecretWatcher {
     while (!signal.aborted) {
       if (resumeFrom === undefined) {
         try {
-          const listed = await this.#api.list();
+          const listed = await this.#api.list(signal);
           if (signal.aborted) return;
           this.#apply(listed.secret ? { exists: true, secret: listed.secret } : { exists: false },
             listed.secret?.metadata?.resourceVersion ?? listed.resourceVersion);
@@ -144,9 +155,16 @@ export class SecretWatcher {
         if (event.type === 'BOOKMARK') return;
         this.#apply(event.type === 'DELETED' ? { exists: false } : { exists: true, secret: event.object }, version);
       };
-      const end: WatchEnd = await this.#api.watch(resumeFrom, onEvent, signal);
+      let end: WatchEnd;
+      try {
+        end = await this.#api.watch(resumeFrom, onEvent, signal);
+      } catch (error) {
+        // Opening a watch can throw: client-node re-reads the CA, certificate and token files and
+        // runs exec plugins for each connection. A file missing for a moment is a failure like any other.
+        end = { kind: 'failed', established: false, error };
+      }
       if (signal.aborted) return;
-      this.#options.onReconnect?.(end.kind === 'expired' ? 'relist' : end.kind === 'failed' ? 'failed' : 'expired');
+      this.#reconnected(end.kind === 'expired' ? 'relist' : end.kind === 'failed' ? 'failed' : 'expired');
       if (end.established) {
         failures = 0;
         this.#lastError = undefined;
@@ -169,6 +187,15 @@ export class SecretWatcher {
     }
   }
 
+  /** Tells onReconnect (metrics); a callback that throws must not stop the following. */
+  #reconnected(reason: 'expired' | 'relist' | 'failed'): void {
+    try {
+      this.#options.onReconnect?.(reason);
+    } catch (error) {
+      this.#options.logger.warn({ source: this.description, error: String(error) }, `${this.description}: onReconnect threw: ${String(error)}`);
+    }
+  }
+
   #watchTimeoutMs(): number {
     return (this.#options.watchTimeoutSeconds ?? 300) * 1000;
   }
@@ -180,7 +207,9 @@ export class SecretWatcher {
     const status = statusOf(error);
     if (status === undefined && isConnectionError(error)) this.#lastConnectionErrorAt = this.#now();
     const starting = this.#now() - this.#lastConnectionErrorAt < STARTING_WINDOW_MS && (status === undefined || STARTING_STATUSES.has(status));
-    const delay = retryAfterMsOf(error) ?? this.#backoff(failures, starting ? STARTING_MAX_BACKOFF_MS : MAX_BACKOFF_MS);
+    // Retry-After is honoured up to the longest backoff: an hour's pause would stop the following,
+    // and setTimeout turns a delay past 2^31-1 ms into 1 ms.
+    const delay = Math.min(MAX_BACKOFF_MS, retryAfterMsOf(error) ?? this.#backoff(failures, starting ? STARTING_MAX_BACKOFF_MS : MAX_BACKOFF_MS));
     logger.debug({ source: this.description, code: failure.code, retryInMs: Math.round(delay) }, `${this.description}: ${failure.message}; retrying in ${Math.round(delay)} ms`);
     await this.#sleep(delay, this.#abort.signal);
   }
@@ -216,12 +245,3 @@ function sameData(a: SecretState, b: SecretState): boolean {
   return keys.length === Object.keys(y).length && keys.every((key) => x[key] === y[key]);
 }
 
-/** A refused or cut connection: the API server is down or (re)starting. */
-function isConnectionError(error: unknown): boolean {
-  for (let cause = error, depth = 0; cause && depth < 5; cause = (cause as { cause?: unknown }).cause, depth += 1) {
-    const code = (cause as { code?: unknown }).code;
-    if (typeof code === 'string' && CONNECTION_ERRORS.has(code)) return true;
-    if (/ECONNREFUSED|ECONNRESET|socket hang up/.test(String((cause as { message?: unknown }).message))) return true;
-  }
-  return false;
-}
