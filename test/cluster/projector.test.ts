@@ -39,8 +39,8 @@ describe('projectSecretVolume', () => {
     await eventually('second projection', () => fs.readFile(path.join(dir, 'tls.crt'), 'utf8'), (text) => text === 'two');
     expect(Date.now() - changedAt).toBeGreaterThanOrEqual(300);
     expect(await fs.readFile(path.join(dir, 'tls.key'), 'utf8')).toBe('k2');
-    const entries = await fs.readdir(dir);
-    expect(entries).not.toContain(first); // the old timestamped directory is gone
+    // As kubelet does, the old timestamped directory goes after the swap, not with it.
+    const entries = await eventually('the old revision removed', () => fs.readdir(dir), (names) => !names.includes(first));
     expect(entries.filter((entry) => entry.startsWith('..2'))).toHaveLength(1);
   });
 
