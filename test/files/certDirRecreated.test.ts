@@ -3,8 +3,7 @@
 // between the watch's resolution of its path (realpath) and the stat that follows. The watch's
 // calls wait in libuv's thread pool, held in FIFO opens, so the removal lands in that window
 // every time. Real folders, a real TLS server, kubelet's swap by writeAtomicVolume.
-import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
@@ -12,6 +11,7 @@ import { ensureServingCert, type ServingCertError } from '@serving-cert/core';
 import { CertificateAuthority, type IssuedLeaf } from '@serving-cert/core/pki';
 import { writeAtomicVolume } from '@serving-cert/testkit';
 import { recordingLogger, servedSerial, startAttachedHttpsServer, tempDir, WEB_NAMES } from '../helpers/tls.js';
+import { holdThreadPool } from '../../packages/core/test/holdThreadPool.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -27,32 +27,6 @@ async function until(check: () => boolean, boundMs = 10_000): Promise<void> {
     if (Date.now() > end) throw new Error('not within the bound');
     await sleep(20);
   }
-}
-
-/**
- * Holds every thread of libuv's pool (where `fs.promises` calls run, first in first out) in the
- * open of a FIFO until released, so that a call queued now runs right after the ones queued before.
- */
-async function holdThreadPool(fifoDir: string) {
-  const size = Number(process.env.UV_THREADPOOL_SIZE) || 4;
-  const held = Array.from({ length: size }, (_, index) => {
-    const fifo = path.join(fifoDir, `fifo-${index}`);
-    execFileSync('mkfifo', [fifo]);
-    return { fifo, opened: fs.open(fifo, 'r').then((handle) => handle.close()) };
-  });
-  let canaryDone = false;
-  const canary = fs.stat(fifoDir).finally(() => (canaryDone = true));
-  await sleep(100);
-  if (canaryDone) throw new Error(`the thread pool has more than ${size} threads: set UV_THREADPOOL_SIZE`);
-  const release = async (count: number) => {
-    for (const { fifo, opened } of held.splice(0, count)) {
-      closeSync(openSync(fifo, 'w')); // the held open returns, its thread takes the next call queued
-      await opened;
-    }
-    if (held.length === 0) await canary;
-  };
-  cleanups.push(() => release(held.length));
-  return { releaseOne: () => release(1), releaseAll: () => release(held.length) };
 }
 
 it('keeps serving and following when the certificate folder vanishes between the watch\'s realpath and stat', async () => {
@@ -77,7 +51,7 @@ it('keeps serving and following when the certificate folder vanishes between the
   // The folder removed: the watch looks for it through its parent.
   await fs.rm(certDir, { recursive: true });
   await sleep(300);
-  const pool = await holdThreadPool(dir);
+  const pool = await holdThreadPool((release) => cleanups.push(release));
   // It comes back: the watch resolves its path, and that call waits in the held pool.
   mkdirSync(certDir);
   await sleep(100);

@@ -7,6 +7,7 @@ import { LiveServingCert, type LiveServingCertOptions } from '../src/live/liveSe
 import type { Logger } from '../src/logger.js';
 import { CertificateAuthority } from '../src/pki/index.js';
 import type { MaterialSource, SourceRead } from '../src/sources/source.js';
+import { scriptedSource, type ScriptedSource } from './scriptedSource.js';
 import { recordingLogger, type LoggedLine } from './recordingLogger.js';
 
 const names = ['web'];
@@ -20,18 +21,8 @@ afterEach(async () => {
  * A source whose next read hands the gate something that is not bytes: the kind of bug (ours,
  * or a custom source's) that throws a TypeError or RangeError inside the gate.
  */
-function sourceWithABug(): MaterialSource & { next: SourceRead; changed: () => void } {
-  const source = {
-    description: 'test source',
-    next: { present: false, reason: 'nothing yet' } as SourceRead,
-    changed: () => {},
-    read: () => Promise.resolve(source.next),
-    watch: (onChange: () => void, signal: AbortSignal) => {
-      source.changed = onChange;
-      return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-    },
-  };
-  return source;
+function sourceWithABug(): ScriptedSource {
+  return scriptedSource({ present: false, reason: 'nothing yet' });
 }
 const notBytes: SourceRead = { present: true, files: { 'tls.crt': 42 as unknown as Buffer, 'tls.key': Buffer.from('x') } };
 

@@ -3,6 +3,7 @@ import { LiveServingCert, type LiveServingCertOptions } from '../src/live/liveSe
 import { silentLogger } from '../src/logger.js';
 import { CertificateAuthority } from '../src/pki/index.js';
 import type { MaterialSource, SourceRead } from '../src/sources/source.js';
+import { scriptedSource } from './scriptedSource.js';
 
 const names = ['web'];
 const ca = CertificateAuthority.create();
@@ -10,21 +11,6 @@ const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });
-
-/** A source that reports a change only when the test says so, as a Secret watched through the API does. */
-function quietSource(first: SourceRead): MaterialSource & { next: SourceRead; changed: () => void } {
-  const source = {
-    description: 'test source',
-    next: first,
-    changed: () => {},
-    read: () => Promise.resolve(source.next),
-    watch: (onChange: () => void, signal: AbortSignal) => {
-      source.changed = onChange;
-      return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-    },
-  };
-  return source;
-}
 
 function bundle(leaf: ReturnType<CertificateAuthority['issue']>): SourceRead {
   return { present: true, files: { 'tls.crt': Buffer.from(leaf.certPem), 'tls.key': Buffer.from(leaf.keyPem), 'ca.crt': Buffer.from(leaf.caPem) } };
@@ -47,7 +33,7 @@ async function until(condition: () => boolean, withinMs: number): Promise<boolea
 describe('a version refused for the clock alone', () => {
   it('is validated again once time may have cured it, without any change from its source', async () => {
     const served = ca.issue({ dnsNames: names });
-    const source = quietSource(bundle(served));
+    const source = scriptedSource(bundle(served));
     const cert = await LiveServingCert.open(options(source, 300));
     cleanups.push(() => cert.close());
     const refused: string[] = [];

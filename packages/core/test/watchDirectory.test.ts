@@ -1,14 +1,14 @@
 // What the files source's directory watch reacts to: kubelet's atomic rename of ..data, at once
 // and with nothing else happening in the folder; not the scaffolding written before it; and one
 // settle re-read after each burst. Real folders, real kernel events.
-import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/logger.js';
 import { watchDirectory } from '../src/sources/files/watchDirectory.js';
+import { holdThreadPool } from './holdThreadPool.js';
 
 const stops: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -40,37 +40,6 @@ async function until(check: () => boolean, boundMs = 2_000): Promise<void> {
     if (Date.now() > end) throw new Error('not within the bound');
     await sleep(5);
   }
-}
-
-/**
- * Holds every thread of libuv's pool (where `fs.promises` calls run, first in first out) in the
- * open of a FIFO until released: the watcher's next fs call then waits, so a test can change the
- * folder before it runs, or queue a call of its own to run right after it.
- */
-async function holdThreadPool() {
-  const fifoDir = await fs.mkdtemp(path.join(os.tmpdir(), 'watch-directory-pool-'));
-  const size = Number(process.env.UV_THREADPOOL_SIZE) || 4;
-  const held = Array.from({ length: size }, (_, index) => {
-    const fifo = path.join(fifoDir, `fifo-${index}`);
-    execFileSync('mkfifo', [fifo]);
-    return { fifo, opened: fs.open(fifo, 'r').then((handle) => handle.close()) };
-  });
-  let canaryDone = false;
-  const canary = fs.stat(fifoDir).finally(() => (canaryDone = true));
-  await sleep(100);
-  if (canaryDone) throw new Error(`the thread pool has more than ${size} threads: set UV_THREADPOOL_SIZE`);
-  const release = async (count: number) => {
-    for (const { fifo, opened } of held.splice(0, count)) {
-      closeSync(openSync(fifo, 'w')); // the held open returns, its thread takes the next call queued
-      await opened;
-    }
-  };
-  stops.push(async () => {
-    await release(held.length);
-    await canary;
-    await fs.rm(fifoDir, { recursive: true, force: true });
-  });
-  return { releaseOne: () => release(1), releaseAll: () => release(held.length) };
 }
 
 /** kubelet's swap, synchronously (no call into the held thread pool): a new revision renamed over ..data. */
@@ -173,7 +142,7 @@ describe('watchDirectory', () => {
       await fs.rm(parent, { recursive: true, force: true });
     });
     await sleep(100);
-    const pool = await holdThreadPool();
+    const pool = await holdThreadPool((release) => stops.push(release));
     // The folder appears: the watcher resolves its path, and that call waits in the held pool.
     mkdirSync(dir);
     await sleep(100);
@@ -198,7 +167,7 @@ describe('watchDirectory', () => {
 
   it('catches up after a watch is installed again: a swap made while the re-watch was delayed is reported at once', async () => {
     const { dir, calls } = await watched();
-    const pool = await holdThreadPool();
+    const pool = await holdThreadPool((release) => stops.push(release));
     rmSync(dir, { recursive: true });
     mkdirSync(dir);
     // The removal is reported, and the settle re-read after it is done, while the re-watch waits.
