@@ -167,7 +167,13 @@ describe('the real platform when something is missing', () => {
     await platform.setIssuer('missing');
     try {
       await annotatedService(ns, 'wait');
-      const pending = await eventually('Issuing=True', () => readCertificate(ns, 'wait-cert'), (c) => condition(c, 'Issuing')?.status === 'True');
+      // Issuing comes from cert-manager's trigger controller, Ready from its readiness controller:
+      // two writers, so either can land first; wait for both.
+      const pending = await eventually(
+        'Issuing=True and a Ready condition',
+        () => readCertificate(ns, 'wait-cert'),
+        (c) => condition(c, 'Issuing')?.status === 'True' && condition(c, 'Ready') !== undefined,
+      );
       expect(condition(pending, 'Ready')).toMatchObject({ status: 'False', reason: 'DoesNotExist', message: 'Issuing certificate as Secret does not exist' });
       const [request] = await eventually('CertificateRequest pending', () => listRequests(ns), (items) => condition(items[0] ?? {}, 'Ready')?.reason === 'Pending');
       expect(condition(request!, 'Ready')?.message).toBe('Referenced "ClusterIssuer" not found: clusterissuer.cert-manager.io "cpaas-ca" not found');
