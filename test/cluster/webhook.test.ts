@@ -7,7 +7,7 @@ import { ensureServingCert, serviceDnsNames } from '@serving-cert/core';
 import { CertificateAuthority, type IssuedLeaf } from '@serving-cert/core/pki';
 import { keepCaBundle, type CaBundleKeeper } from '@serving-cert/core/webhook';
 import { createTeamLabelWebhook } from '@serving-cert/examples/teamLabelWebhook';
-import { LOOPBACK_PORT_ANNOTATION, type PlatformClient } from '@serving-cert/testkit';
+import { LOOPBACK_PORT_ANNOTATION, startFaultProxy, type PlatformClient } from '@serving-cert/testkit';
 import { applyAppRbac, controlPlane, createNamespace, eventually, platform as connectPlatform } from '../helpers/cluster.js';
 import { recordingLogger, rejection } from '../helpers/tls.js';
 
@@ -149,6 +149,23 @@ describe('an admission webhook on the platform certificate', () => {
     expect(await bundleOf(registration, configName)).toBe('bogus');
     await eventually('the caBundle to be restored', () => bundleOf(registration, configName), (pem) => pem === keeper.bundle, 5_000);
   });
+
+  it('a read that never gets an answer does not stop the keeper: past the request deadline it reads again and puts the caBundle back', async () => {
+    const { cert, configName, kubeConfig, registration } = await webhook();
+    const proxy = await startFaultProxy(kubeConfig);
+    cleanups.push(() => proxy.close());
+    const logger = recordingLogger();
+    const keeper = await keepCaBundle(cert, [{ kind: 'ValidatingWebhookConfiguration', name: configName }], { kubeConfig: proxy.kubeConfig, logger, resyncIntervalMs: 1_000 });
+    cleanups.push(() => keeper.close());
+    // The connection is accepted and then silent, as behind a cut link TCP has not noticed.
+    proxy.delay(600_000, { match: (request) => !request.watch && request.method === 'GET' && request.path.includes(`/validatingwebhookconfigurations/${configName}`) });
+    await registration.patchValidatingWebhookConfiguration({ name: configName, body: [{ op: 'replace', path: '/webhooks/0/clientConfig/caBundle', value: Buffer.from('bogus').toString('base64') }] });
+    await new Promise((resolve) => setTimeout(resolve, 2_000)); // the keeper's read is sent, and hangs
+    expect(await bundleOf(registration, configName)).toBe('bogus');
+    proxy.delay(0); // the hanging read stays unanswered; the next ones are answered
+    await eventually('the caBundle to be restored', () => bundleOf(registration, configName), (pem) => pem === keeper.bundle, 60_000);
+    expect(logger.lines.some((line) => line.message.includes('no answer from the API server within 30 s'))).toBe(true);
+  }, 90_000);
 
   it('without the ClusterRole, fails with E_FORBIDDEN naming the rule to grant', async () => {
     const { cert, configName, kubeConfig } = await webhook({ rbac: false });

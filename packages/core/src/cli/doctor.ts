@@ -4,6 +4,7 @@ import type { ClusterAccess } from '../kube/clusterAccess.js';
 import { networkReasonOf } from './networkReason.js';
 import { certManager, conditionOf, describeCondition, pendingRequestNameOf, type CertManagerObject } from '../kube/conditions.js';
 import { certificateNameOf, defaultSecretNameOf, PLATFORM } from '../options/platformNames.js';
+import { apiClient } from '../kube/apiClient.js';
 
 const SERVING_CERT_ANNOTATION = PLATFORM.annotation;
 const ISSUER = PLATFORM.issuerName;
@@ -41,11 +42,11 @@ export async function doctor(access: ClusterAccess, target: { serviceName: strin
   const { serviceName, namespace } = target;
   const caSecretName = target.caSecretName ?? PLATFORM.caSecretName;
   const kc = access.kubeConfig;
-  const reachable = await apiServerCheck(kc.makeApiClient(VersionApi), kc.getCurrentCluster()?.server ?? '(no server in the kubeconfig)');
+  const reachable = await apiServerCheck(apiClient(kc, VersionApi), kc.getCurrentCluster()?.server ?? '(no server in the kubeconfig)');
   if (reachable.status === 'fail') return [reachable];
-  const core = kc.makeApiClient(CoreV1Api);
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  const authz = kc.makeApiClient(AuthorizationV1Api);
+  const core = apiClient(kc, CoreV1Api);
+  const custom = apiClient(kc, CustomObjectsApi);
+  const authz = apiClient(kc, AuthorizationV1Api);
   const checks: DoctorCheck[] = [reachable];
 
   let secretName = defaultSecretNameOf(serviceName);

@@ -6,6 +6,7 @@ import type { SourceRead } from '../sources/source.js';
 import { CliError } from './args.js';
 import { inspectMaterial, type InspectReport } from './inspect.js';
 import { networkReasonOf } from './networkReason.js';
+import { apiClient } from '../kube/apiClient.js';
 
 /** cert-manager's annotation on the Secrets it writes: the Certificate, `<service>-cert` on this platform. */
 const CERTIFICATE_NAME = 'cert-manager.io/certificate-name';
@@ -22,7 +23,7 @@ export async function inspectSecret(access: ClusterAccess, target: { namespace: 
   let service = target.serviceName;
   let found: SourceRead;
   try {
-    const secret = await access.kubeConfig.makeApiClient(CoreV1Api).readNamespacedSecret({ namespace, name });
+    const secret = await apiClient(access.kubeConfig, CoreV1Api).readNamespacedSecret({ namespace, name });
     const data = secret.data ?? {};
     const files: Record<string, Buffer | undefined> = {};
     for (const key of SERVING_KEYS.keys) files[key] = data[key] === undefined ? undefined : Buffer.from(data[key], 'base64');

@@ -1,3 +1,4 @@
+import { API_REQUEST_TIMEOUT_MS, isAborted } from '../kube/apiClient.js';
 import { statusOf } from '../kube/apiErrors.js';
 
 /**
@@ -6,6 +7,7 @@ import { statusOf } from '../kube/apiErrors.js';
  */
 export function networkReasonOf(error: unknown): string | undefined {
   if (statusOf(error) !== undefined) return undefined;
+  if (isAborted(error)) return `no answer within ${API_REQUEST_TIMEOUT_MS / 1000} s`;
   for (let cause = error; cause; cause = (cause as { cause?: unknown }).cause) {
     const { code, type } = cause as { code?: unknown; type?: unknown };
     if ((typeof code === 'string' && /^(E[A-Z]{2,}|UND_ERR|CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO|ERR_TLS)/.test(code)) || type === 'system') {

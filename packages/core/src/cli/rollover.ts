@@ -9,6 +9,7 @@ import { certificateNameOf, PLATFORM } from '../options/platformNames.js';
 import { CliError, noCluster, parseCommand, UsageError } from './args.js';
 import { clusterAccessFor, namespaceFor } from './clusterAccessFor.js';
 import { EXIT, printResult } from './output.js';
+import { apiClient } from '../kube/apiClient.js';
 
 /** Which Services `rollover status` reads. */
 export interface RolloverStatusOptions {
@@ -49,8 +50,8 @@ export interface RolloverReport {
 
 /** Reads the report through `kubeConfig`; only reads, never writes. */
 export async function rolloverStatus(kubeConfig: KubeConfig, options: Pick<RolloverStatusOptions, 'namespace' | 'allNamespaces'>): Promise<RolloverReport> {
-  const core = kubeConfig.makeApiClient(CoreV1Api);
-  const custom = kubeConfig.makeApiClient(CustomObjectsApi);
+  const core = apiClient(kubeConfig, CoreV1Api);
+  const custom = apiClient(kubeConfig, CustomObjectsApi);
   const namespace = options.namespace ?? kubeConfig.getContextObject(kubeConfig.getCurrentContext())?.namespace ?? 'default';
   const list = options.allNamespaces ? await core.listServiceForAllNamespaces() : await core.listNamespacedService({ namespace });
   const annotated = list.items.filter((service) => service.metadata?.annotations?.[PLATFORM.annotation]);

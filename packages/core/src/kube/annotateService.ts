@@ -4,6 +4,7 @@ import type { Logger } from '../logger.js';
 import { defaultSecretNameOf, PLATFORM } from '../options/platformNames.js';
 import { apiError, statusOf } from './apiErrors.js';
 import type { ClusterAccess } from './clusterAccess.js';
+import { apiClient } from './apiClient.js';
 
 const SERVING_CERT_ANNOTATION = PLATFORM.annotation;
 
@@ -23,7 +24,7 @@ export async function ensureServiceAnnotation(
 ): Promise<string> {
   const { namespace, serviceName } = target;
   for (let attempt = 0; ; attempt += 1) {
-    const core = access.kubeConfig.makeApiClient(CoreV1Api);
+    const core = apiClient(access.kubeConfig, CoreV1Api);
     let service;
     try {
       service = await core.readNamespacedService({ namespace, name: serviceName });

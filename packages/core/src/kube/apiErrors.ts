@@ -1,4 +1,5 @@
 import { ServingCertError } from '../errors.js';
+import { API_REQUEST_TIMEOUT_MS, isAborted } from './apiClient.js';
 
 const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'UND_ERR_SOCKET']);
 
@@ -35,12 +36,14 @@ export function isConnectionError(error: unknown): boolean {
     const code = (cause as { code?: unknown }).code;
     if (typeof code === 'string' && CONNECTION_ERRORS.has(code)) return true;
     if (/ECONNREFUSED|ECONNRESET|socket hang up/.test(String((cause as { message?: unknown }).message))) return true;
+    if (isAborted(cause)) return true; // no answer within the deadline: a cut connection or a hung server
   }
   return false;
 }
 
 /** The API server's own message from an ApiException (its body is JSON text). */
 export function apiMessageOf(error: unknown): string {
+  if (isAborted(error)) return `no answer from the API server within ${API_REQUEST_TIMEOUT_MS / 1000} s`;
   const body = (error as { body?: unknown } | null)?.body;
   if (typeof body === 'string') {
     try {

@@ -1,5 +1,6 @@
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import type { ClusterAccess } from './clusterAccess.js';
+import { apiClient } from './apiClient.js';
 
 /** A status condition, as cert-manager and Kyverno write them. */
 export interface Condition {
@@ -36,7 +37,7 @@ export function pendingRequestNameOf(certificateName: string, certificate: CertM
 
 /** Reads cert-manager's Certificates, CertificateRequests and ClusterIssuers (cert-manager.io/v1). */
 export function certManager(access: ClusterAccess) {
-  const custom = access.kubeConfig.makeApiClient(CustomObjectsApi);
+  const custom = apiClient(access.kubeConfig, CustomObjectsApi);
   const group = { group: 'cert-manager.io', version: 'v1' };
   return {
     certificate: async (namespace: string, name: string): Promise<CertManagerObject> =>

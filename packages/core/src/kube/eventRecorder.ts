@@ -4,6 +4,7 @@ import { CoreV1Api, EventsV1Api, PatchStrategy, setHeaderOptions, type EventsV1E
 import type { Logger } from '../logger.js';
 import { apiError, statusOf } from './apiErrors.js';
 import type { ClusterAccess } from './clusterAccess.js';
+import { apiClient } from './apiClient.js';
 
 /** What {@link EventRecorder} records about. */
 export interface EventTarget {
@@ -68,7 +69,7 @@ export class EventRecorder {
     if (this.#disabled) return;
     const note = event.note.length > MAX_NOTE ? `${event.note.slice(0, MAX_NOTE - 1)}…` : event.note;
     const key = `${event.type}\n${event.reason}\n${event.action}\n${note}`;
-    const api = this.#access.kubeConfig.makeApiClient(EventsV1Api);
+    const api = apiClient(this.#access.kubeConfig, EventsV1Api);
     const { namespace } = this.#target;
     const now = microTime(new Date());
     const known = this.#series.get(key);
@@ -110,7 +111,7 @@ export class EventRecorder {
     const { namespace, serviceName, podName, podUid } = this.#target;
     this.#regarding ??= podName
       ? Promise.resolve({ apiVersion: 'v1', kind: 'Pod', namespace, name: podName, ...(podUid ? { uid: podUid } : {}) })
-      : this.#access.kubeConfig.makeApiClient(CoreV1Api).readNamespacedService({ namespace, name: serviceName })
+      : apiClient(this.#access.kubeConfig, CoreV1Api).readNamespacedService({ namespace, name: serviceName })
         .then((service) => service.metadata?.uid, () => undefined)
         .then((uid) => ({ apiVersion: 'v1', kind: 'Service', namespace, name: serviceName, ...(uid ? { uid } : {}) }));
     return this.#regarding;

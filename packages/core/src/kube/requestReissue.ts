@@ -4,6 +4,7 @@ import { certificateNameOf, PLATFORM } from '../options/platformNames.js';
 import { apiError, statusOf } from './apiErrors.js';
 import type { ClusterAccess } from './clusterAccess.js';
 import type { Condition } from './conditions.js';
+import { apiClient } from './apiClient.js';
 
 const CERTIFICATES = { group: 'cert-manager.io', version: 'v1', plural: 'certificates' } as const;
 const MAX_CONFLICT_RETRIES = 5;
@@ -40,7 +41,7 @@ export interface ReissueRequest {
 export async function requestReissue(access: ClusterAccess, target: { namespace: string; secretName: string; serviceName: string | undefined }): Promise<ReissueRequest> {
   const { namespace, secretName } = target;
   const name = await certificateNameFor(access, target);
-  const custom = access.kubeConfig.makeApiClient(CustomObjectsApi);
+  const custom = apiClient(access.kubeConfig, CustomObjectsApi);
   const op = { resource: 'certificates/status.cert-manager.io', namespace, name } as const;
   for (let attempt = 0; ; attempt += 1) {
     let certificate: Certificate;
@@ -77,7 +78,7 @@ export async function requestReissue(access: ClusterAccess, target: { namespace:
 
 async function certificateNameFor(access: ClusterAccess, target: { namespace: string; secretName: string; serviceName: string | undefined }): Promise<string> {
   try {
-    const secret = await access.kubeConfig.makeApiClient(CoreV1Api).readNamespacedSecret({ namespace: target.namespace, name: target.secretName });
+    const secret = await apiClient(access.kubeConfig, CoreV1Api).readNamespacedSecret({ namespace: target.namespace, name: target.secretName });
     const named = secret.metadata?.annotations?.[CERTIFICATE_NAME_ANNOTATION];
     if (named) return named;
   } catch {

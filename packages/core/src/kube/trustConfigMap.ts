@@ -3,6 +3,7 @@ import { ServingCertError } from '../errors.js';
 import { PLATFORM } from '../options/platformNames.js';
 import { apiError, statusOf } from './apiErrors.js';
 import type { ClusterAccess } from './clusterAccess.js';
+import { apiClient } from './apiClient.js';
 
 /** The key of the companion ConfigMap that holds the trust state. */
 export const TRUST_STATE_KEY = 'trust.json';
@@ -28,7 +29,7 @@ export function trustConfigMap(access: ClusterAccess, namespace: string, secretN
     description,
     async load() {
       try {
-        const map = await access.kubeConfig.makeApiClient(CoreV1Api).readNamespacedConfigMap({ namespace, name });
+        const map = await apiClient(access.kubeConfig, CoreV1Api).readNamespacedConfigMap({ namespace, name });
         return map.data?.[TRUST_STATE_KEY];
       } catch (error) {
         if (statusOf(error) === 404) return undefined;
@@ -37,7 +38,7 @@ export function trustConfigMap(access: ClusterAccess, namespace: string, secretN
     },
     async save(text) {
       try {
-        await access.kubeConfig.makeApiClient(CoreV1Api).patchNamespacedConfigMap({
+        await apiClient(access.kubeConfig, CoreV1Api).patchNamespacedConfigMap({
           namespace, name, fieldManager: PLATFORM.fieldManager, force: true,
           body: {
             apiVersion: 'v1', kind: 'ConfigMap',

@@ -8,6 +8,7 @@ import { sleep } from '../sources/api/waiting.js';
 import { followCertificate, prepareServing, type ServingCert } from '../types.js';
 import { caBundleFor, caBundleOf } from './bundleFor.js';
 import { caBundlePatch, pathOf, type CaBundleTarget } from './caBundleTargets.js';
+import { apiClient } from '../kube/apiClient.js';
 
 /** Options of {@link keepCaBundle}. */
 export interface KeepCaBundleOptions {
@@ -132,7 +133,7 @@ class TargetKeeper {
   async #reconcile(): Promise<void> {
     const { target } = this;
     const path = pathOf(target);
-    const api = this.kubeConfig().makeApiClient(CustomObjectsApi);
+    const api = apiClient(this.kubeConfig(), CustomObjectsApi);
     const want = Buffer.from(this.bundle()).toString('base64');
     for (let attempt = 1; ; attempt += 1) {
       let object: Parameters<typeof caBundlePatch>[1];
@@ -180,7 +181,15 @@ class TargetKeeper {
         let controller: AbortController | undefined;
         const stop = (): void => controller?.abort();
         this.signal.addEventListener('abort', stop, { once: true });
-        new Watch(this.kubeConfig()).watch(`/apis/${group}/${version}/${plural}`,
+        let watch: Watch;
+        try {
+          watch = new Watch(this.kubeConfig()); // reads the kubeconfig, which can fail like any request
+        } catch (error) {
+          this.signal.removeEventListener('abort', stop);
+          resolve(error);
+          return;
+        }
+        watch.watch(`/apis/${group}/${version}/${plural}`,
           { fieldSelector: `metadata.name=${this.target.name}`, timeoutSeconds: WATCH_TIMEOUT_SECONDS, allowWatchBookmarks: false },
           (phase) => {
             failures = 0;

@@ -3,14 +3,12 @@
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import * as https from 'node:https';
 import { createInterface } from 'node:readline';
-import { CoreV1Api, Observable, type ConfigurationOptions, type ObservableMiddleware, type V1Secret } from '@kubernetes/client-node';
+import { CoreV1Api, type V1Secret } from '@kubernetes/client-node';
 import type { ClusterAccess } from '../../kube/clusterAccess.js';
+import { API_REQUEST_TIMEOUT_MS, apiClient, withSignal } from '../../kube/apiClient.js';
 
-/**
- * A list answers in milliseconds; one that has had no answer for this long never will (a server
- * or proxy that accepted the connection and hangs), and the watcher must retry instead of waiting.
- */
-const LIST_TIMEOUT_MS = 30_000;
+/** A list that has had no answer for this long never will; the watcher must retry instead of waiting. */
+const LIST_TIMEOUT_MS = API_REQUEST_TIMEOUT_MS;
 
 /** One event of a watch: a change of the Secret, or a bookmark that only moves the resume point. */
 export interface WatchEvent {
@@ -47,7 +45,7 @@ export function secretApi(options: { access: ClusterAccess; namespace: string; n
   const { access, namespace, name, watchTimeoutSeconds } = options;
   return {
     async list(signal) {
-      const core = access.kubeConfig.makeApiClient(CoreV1Api);
+      const core = apiClient(access.kubeConfig, CoreV1Api);
       const deadline = AbortSignal.timeout(LIST_TIMEOUT_MS);
       try {
         const list = await core.listNamespacedSecret({ namespace, fieldSelector: `metadata.name=${name}` }, withSignal(AbortSignal.any([signal, deadline])));
@@ -75,18 +73,6 @@ export function secretApi(options: { access: ClusterAccess; namespace: string; n
       return streamWatch(request, onEvent, signal, (watchTimeoutSeconds + 30) * 1000);
     },
   };
-}
-
-/** Per-call options that hand `signal` to client-node's fetch: without one, a request waits for ever. */
-function withSignal(signal: AbortSignal): ConfigurationOptions<ObservableMiddleware> {
-  const middleware: ObservableMiddleware = {
-    pre: (context) => {
-      context.setSignal(signal);
-      return new Observable(Promise.resolve(context));
-    },
-    post: (response) => new Observable(Promise.resolve(response)),
-  };
-  return { middleware: [middleware], middlewareMergeStrategy: 'append' };
 }
 
 function streamWatch(options: https.RequestOptions, onEvent: (event: WatchEvent) => void, signal: AbortSignal, watchdogMs: number): Promise<WatchEnd> {
