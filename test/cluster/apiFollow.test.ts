@@ -108,12 +108,11 @@ describe('the api source never stops following rotations', () => {
       const { cert, lines } = await start(proxy.kubeConfig, namespace);
       const isServingSecret = (request: { path: string }) => request.path.includes('/secrets') && request.path.includes('web-tls');
       await eventually('the serving Secret watched', () => Promise.resolve(proxy.requests), (requests) => requests.some((request) => request.watch && isServingSecret(request)));
-      proxy.delay(600_000, { match: (request) => !request.watch && isServingSecret(request) });
+      let hanging = false;
+      proxy.delay(600_000, { match: (request) => (!request.watch && isServingSecret(request) ? (hanging = true) : false) });
       proxy.expireNextWatch({ match: isServingSecret }); // 410: the watcher must relist
-      const seen = proxy.requests.length;
       proxy.dropConnections();
-      await eventually('the expired watch', () => Promise.resolve(proxy.requests.slice(seen)), (requests) => requests.some((request) => request.watch && request.status === 200 && isServingSecret(request)));
-      await sleep(500); // the relist is sent, and hangs
+      await eventually('the relist sent, and hanging', () => Promise.resolve(hanging), Boolean);
       return { proxy, cert, lines, rotate };
     }
 

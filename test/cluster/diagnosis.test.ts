@@ -41,7 +41,11 @@ async function app() {
   return { namespace, kubeConfig: controlPlane().addUser(`app-${namespace}`) };
 }
 
-async function timeoutOf(namespace: string, kubeConfig: ReturnType<typeof controlPlane>['kubeConfig'], timeoutMs = 4_000): Promise<string> {
+/**
+ * The diagnosis is taken when the timeout hits; the state it names (Kyverno's Certificate, then
+ * cert-manager's conditions and request) must be in place by then, on a loaded machine too.
+ */
+async function timeoutOf(namespace: string, kubeConfig: ReturnType<typeof controlPlane>['kubeConfig'], timeoutMs = 8_000): Promise<string> {
   const error = await rejection(ensureServingCert({ renewOnRollover: false, logger: recordingLogger(), kubeConfig, source: 'api', serviceName: 'web', namespace, timeoutMs }));
   expect(error.code).toBe('E_TIMEOUT');
   return error.message;
@@ -119,9 +123,9 @@ describe('diagnosis on the real platform', () => {
     } });
     await admission.createValidatingAdmissionPolicyBinding({ body: { metadata: { name }, spec: { policyName: name, validationActions: ['Deny'] } } });
     cleanups.push(() => admission.deleteValidatingAdmissionPolicyBinding({ name }).then(() => admission.deleteValidatingAdmissionPolicy({ name })));
-    await new Promise((resolve) => setTimeout(resolve, 1_000)); // the API server loads the policy
+    await new Promise((resolve) => setTimeout(resolve, 2_000)); // the API server loads the policy
 
-    const opening = rejection(ensureServingCert({ renewOnRollover: false, logger: recordingLogger(), kubeConfig, source: 'api', serviceName: 'web', namespace, timeoutMs: 8_000 }));
+    const opening = rejection(ensureServingCert({ renewOnRollover: false, logger: recordingLogger(), kubeConfig, source: 'api', serviceName: 'web', namespace, timeoutMs: 15_000 }));
     const group = { group: 'cert-manager.io', version: 'v1', namespace, plural: 'certificaterequests' };
     const request = await eventually('CertificateRequest web-cert-1', () => custom().getNamespacedCustomObject({ ...group, name: 'web-cert-1' }) as Promise<Request>, () => true);
     expect(request.status?.conditions?.some((c) => c.type === 'Approved') ?? false).toBe(false);

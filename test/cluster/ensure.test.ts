@@ -107,7 +107,7 @@ describe('ensureServingCert in a cluster, as a least-privilege user (deploy/app-
     const { namespace, kubeConfig } = await app({ diagnosis: true });
     await platform.setIssuer('missing');
     try {
-      const error = await rejection(open({ kubeConfig, source: 'api', serviceName: 'web', namespace, timeoutMs: 3_000 }));
+      const error = await rejection(open({ kubeConfig, source: 'api', serviceName: 'web', namespace, timeoutMs: 8_000 })); // the diagnosis is taken at the deadline
       expect(error.code).toBe('E_TIMEOUT');
       expect(error.message).toContain(`secret ${namespace}/web-tls does not exist yet`);
       expect(error.message).toMatch(/Certificate .*web-cert is Ready=False \(reason DoesNotExist/);
@@ -139,19 +139,19 @@ describe('rotations in a cluster', () => {
     expectCertManagerShape(cert);
     const server = await startAttachedHttpsServer(cert);
     cleanups.push(server.close);
-    const rotated = nextEvent(cert, 'rotate', 10_000);
+    const rotated = nextEvent(cert, 'rotate', 30_000);
     const serial = await platform.renew(namespace, 'web-cert');
     await rotated;
     expectCertManagerShape(cert);
     expect(await servedSerial(server.port, cert.trust.pem, 'web')).toBe(serial);
 
     const oldCa = platform.caPem;
-    const trusted = nextEvent<[TrustState]>(cert, 'trust', 10_000);
+    const trusted = nextEvent<[TrustState]>(cert, 'trust', 30_000);
     await platform.rotateCA();
     const [trust] = await trusted;
     expect(trust.pem).toContain(platform.caPem.trim());
     expect(trust.pem).toContain(oldCa.trim()); // the old CA stays trusted through the rollover
-    const renewedUnderNewCa = nextEvent(cert, 'rotate', 10_000);
+    const renewedUnderNewCa = nextEvent(cert, 'rotate', 30_000);
     const newSerial = await platform.renew(namespace, 'web-cert');
     await renewedUnderNewCa;
     expect(await servedSerial(server.port, platform.caPem, 'web')).toBe(newSerial);
@@ -171,12 +171,12 @@ describe('rotations in a cluster', () => {
     const server = await startAttachedHttpsServer(cert);
     cleanups.push(server.close);
 
-    const rotated = nextEvent(cert, 'rotate', 10_000);
+    const rotated = nextEvent(cert, 'rotate', 30_000);
     const serial = await platform.renew(namespace, 'web-cert');
     await rotated;
     expectCertManagerShape(cert);
     expect(await servedSerial(server.port, cert.trust.pem, 'web')).toBe(serial);
-    const trusted = nextEvent<[TrustState]>(cert, 'trust', 10_000);
+    const trusted = nextEvent<[TrustState]>(cert, 'trust', 30_000);
     await platform.rotateCA();
     expect((await trusted)[0].pem).toContain(platform.caPem.trim());
   });

@@ -65,14 +65,14 @@ describe('two services call each other over mTLS through every rotation', () => 
     let issuers: string[] = [];
     try {
       await new Promise((resolve) => setTimeout(resolve, 300));
-      await step(() => platform.renew(namespace, 'api-cert'), nextEvent(api, 'rotate', 10_000));   // (a) the server's certificate
-      await step(() => platform.renew(namespace, 'web-cert'), nextEvent(web, 'rotate', 10_000));   // (b) the client's certificate
+      await step(() => platform.renew(namespace, 'api-cert'), nextEvent(api, 'rotate', 30_000));   // (a) the server's certificate
+      await step(() => platform.renew(namespace, 'web-cert'), nextEvent(web, 'rotate', 30_000));   // (b) the client's certificate
       // The run's one platform changes its CA under every cluster test: their handles say
       // renewOnRollover: false, so that none asks for a re-issue a test did not plan (test/rollover
       // covers the re-issue, on a platform of its own).
-      await step(() => platform.rotateCA(), nextEvent(api, 'trust', 10_000), nextEvent(web, 'trust', 10_000)); // (c) the CA...
-      await step(() => platform.renew(namespace, 'api-cert'), nextEvent(api, 'rotate', 10_000));   // ...and both leaves under it
-      await step(() => platform.renew(namespace, 'web-cert'), nextEvent(web, 'rotate', 10_000));
+      await step(() => platform.rotateCA(), nextEvent(api, 'trust', 30_000), nextEvent(web, 'trust', 30_000)); // (c) the CA...
+      await step(() => platform.renew(namespace, 'api-cert'), nextEvent(api, 'rotate', 30_000));   // ...and both leaves under it
+      await step(() => platform.renew(namespace, 'web-cert'), nextEvent(web, 'rotate', 30_000));
     } finally {
       running = false;
       await loop;

@@ -39,6 +39,9 @@ const watchesOf = (requests: readonly ProxiedRequest[], secret: string) =>
 describe('the api source through faults', () => {
   it('makes 4 requests to start when the Secret exists (the Service, two Secrets, the trust ConfigMap), then one watch per Secret', async () => {
     const { proxy } = await appBehindProxy({ secretExists: true });
+    // The proxy records a watch once it is answered, later on a loaded machine: wait for both, then
+    // a moment more for any request that should not be there.
+    await eventually('both watches', () => Promise.resolve(proxy.requests.filter((request) => request.watch).length), (watches) => watches >= 2);
     await new Promise((resolve) => setTimeout(resolve, 300));
     const [get, ...rest] = proxy.requests.filter((request) => !request.watch);
     expect(get?.method).toBe('GET');

@@ -81,6 +81,17 @@ function deployment(name: string, labels: Record<string, string>) {
   };
 }
 
+/**
+ * Waits until the API server calls the webhook with the caBundle just written: it reads webhook
+ * configurations from a watch cache, so the first request after the patch can still go out
+ * without it. A dry run (sent to webhooks with sideEffects None) refused by the webhook itself.
+ */
+async function webhookInEffect(guarded: string): Promise<void> {
+  const apps = admin().makeApiClient(AppsV1Api);
+  await eventually('the webhook in effect', () => apps.createNamespacedDeployment({ namespace: guarded, body: deployment('probe', {}), dryRun: 'All' })
+    .then(() => 'admitted', (error: { body?: string; message?: string }) => String(error.body ?? error.message)), (body) => body.includes('has no \\"team\\" label'), 15_000);
+}
+
 const bundleOf = async (registration: AdmissionregistrationV1Api, name: string) =>
   Buffer.from((await registration.readValidatingWebhookConfiguration({ name })).webhooks?.[0]?.clientConfig.caBundle ?? '', 'base64').toString();
 const countCas = (pem: string) => pem.match(/BEGIN CERTIFICATE/g)?.length ?? 0;
@@ -91,6 +102,7 @@ describe('an admission webhook on the platform certificate', () => {
     const keeper = await keepCaBundle(cert, [{ kind: 'ValidatingWebhookConfiguration', name: configName }], { kubeConfig, logger: recordingLogger() });
     cleanups.push(() => keeper.close());
     expect(await bundleOf(registration, configName)).toBe(keeper.bundle);
+    await webhookInEffect(guarded);
     expect(keeper.bundle).toContain(platform.caPem.trim());
     const apps = admin().makeApiClient(AppsV1Api);
     const refused = await apps.createNamespacedDeployment({ namespace: guarded, body: deployment('unowned', {}) }).catch((error: { body?: string }) => error);
@@ -102,6 +114,7 @@ describe('an admission webhook on the platform certificate', () => {
     const { namespace, guarded, cert, configName, kubeConfig, registration } = await webhook();
     const keeper: CaBundleKeeper = await keepCaBundle(cert, [{ kind: 'ValidatingWebhookConfiguration', name: configName }], { kubeConfig, logger: recordingLogger() });
     cleanups.push(() => keeper.close());
+    await webhookInEffect(guarded);
     const oldCa = platform.caPem.trim();
     const apps = admin().makeApiClient(AppsV1Api);
     let requests = 0;
@@ -181,6 +194,7 @@ describe('an admission webhook on the platform certificate', () => {
     const { namespace, guarded, cert, configName, kubeConfig, registration } = await webhook({ ownCa: CertificateAuthority.create(), logger });
     const keeper = await keepCaBundle(cert, [{ kind: 'ValidatingWebhookConfiguration', name: configName }], { kubeConfig, logger });
     cleanups.push(() => keeper.close());
+    await webhookInEffect(guarded);
     const apps = admin().makeApiClient(AppsV1Api);
     const failures: string[] = [];
     let running = true;

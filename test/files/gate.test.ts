@@ -88,10 +88,10 @@ describe('one error event per distinct refused version', () => {
 
 describe('expiry', () => {
   it('emits E_EXPIRED and logs an error at the moment the served certificate expires with nothing newer', async () => {
-    const shortLived = ca.issue({ dnsNames: WEB_NAMES, notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 3_000) });
+    const shortLived = ca.issue({ dnsNames: WEB_NAMES, notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 6_000) });
     const { cert, server, logger } = await startWeb({ first: payloadOf(shortLived) });
     expect(await servedSerial(server.port, ca.certPem)).toBe(shortLived.leaf.serialNumber);
-    const [error] = await nextEvent<[ServingCertError]>(cert, 'error', 10_000);
+    const [error] = await nextEvent<[ServingCertError]>(cert, 'error', 15_000);
     expect(error.code).toBe('E_EXPIRED');
     expect(error.message).toContain(`serial ${shortLived.leaf.serialNumber}) expired at`);
     expect(Date.now()).toBeGreaterThan(new Date(shortLived.leaf.validTo).getTime());
@@ -99,14 +99,14 @@ describe('expiry', () => {
   });
 
   it('does not fire for a certificate replaced before it expires', async () => {
-    const shortLived = ca.issue({ dnsNames: WEB_NAMES, notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 3_000) });
+    const shortLived = ca.issue({ dnsNames: WEB_NAMES, notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 6_000) });
     const { cert, certDir, logger } = await startWeb({ first: payloadOf(shortLived) });
     const errors: ServingCertError[] = [];
     cert.on('error', (error) => errors.push(error));
     const rotated = nextEvent(cert, 'rotate');
     await writeAtomicVolume(certDir, payloadOf(ca.issue({ dnsNames: WEB_NAMES })));
     await rotated;
-    await new Promise((resolve) => setTimeout(resolve, 4_500));
+    await new Promise((resolve) => setTimeout(resolve, 7_000)); // past the first one's notAfter
     expect(errors).toEqual([]);
     expect(logger.lines.filter((line) => line.fields.code === 'E_EXPIRED')).toEqual([]);
   });

@@ -131,7 +131,9 @@ describe('createMtlsDispatcher and the caller identity', () => {
     const rotated = nextEvent(web.cert, 'rotate'); // a listener after the throwing one still hears
     await writeAtomicVolume(web.certDir, payload(leaf));
     await rotated;
-    await new Promise((resolve) => setTimeout(resolve, 50)); // the pooled socket idles out (keepAliveTimeout 10 ms)
+    // The pooled socket idles out (keepAliveTimeout 10 ms) when the client's event loop gets to it.
+    const connections = () => dispatcher.stats[`https://127.0.0.1:${port}`]?.connected ?? 0; // undici drops an origin without any
+    await expect.poll(connections, { timeout: 2_000, interval: 10 }).toBe(0);
     await (await request(`https://127.0.0.1:${port}/`, { dispatcher })).body.text();
     expect(seen.map((entry) => entry.serial)).toEqual([expect.any(String), leaf.leaf.serialNumber]);
   });
