@@ -217,6 +217,8 @@ describe('an admission webhook on the platform certificate', () => {
     const served = lines.findIndex((message) => message.endsWith('serving certificate rotated'));
     expect(patched).toBeGreaterThanOrEqual(0);
     expect(served).toBeGreaterThan(patched); // the caBundle had the new CA before a server presented the leaf
+    // ... and the API server's watch cache (every replica's, in a real cluster) had time to take it.
+    expect(logger.lines.slice(before)[served]!.at - logger.lines.slice(before)[patched]!.at).toBeGreaterThanOrEqual(1_900);
     expect(await bundleOf(registration, configName)).toContain(newCa.certPem.trim());
     await new Promise((resolve) => setTimeout(resolve, 1_000)); // admissions on the new leaf
     running = false;

@@ -51,12 +51,16 @@ export async function servedSerial(port: number, ca: string, servername = 'web.s
   }
 }
 
+/** One line a {@link recordingLogger} kept; `at` is `Date.now()` when it was logged. */
+export interface RecordedLine { level: string; message: string; fields: Record<string, unknown>; at: number }
+
 /** A logger that keeps every line, for assertions. */
-export function recordingLogger(): Logger & { lines: Array<{ level: string; message: string; fields: Record<string, unknown> }> } {
-  const lines: Array<{ level: string; message: string; fields: Record<string, unknown> }> = [];
+export function recordingLogger(): Logger & { lines: RecordedLine[] } {
+  const lines: RecordedLine[] = [];
   // pino's convention: (fields, message) or (message).
   const at = (level: string) => (first: Record<string, unknown> | string, second?: string): void => {
-    lines.push(typeof first === 'string' ? { level, message: first, fields: {} } : { level, message: second ?? '', fields: first });
+    const now = Date.now();
+    lines.push(typeof first === 'string' ? { level, message: first, fields: {}, at: now } : { level, message: second ?? '', fields: first, at: now });
   };
   return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }

@@ -32,6 +32,12 @@ export interface CaBundleKeeper {
 const RBAC = { kind: 'ClusterRole', file: 'deploy/webhook-rbac.yaml' } as const;
 const WATCH_TIMEOUT_SECONDS = 60;
 const PATCH_ATTEMPTS = 5;
+/**
+ * How long a new leaf waits after its CA was patched into the caBundle: API servers read webhook
+ * configurations from a watch cache (each replica its own), so the patch's answer comes before
+ * every one of them uses it. Well inside the bound a rotation waits for a preparer (10 s).
+ */
+const CA_BUNDLE_SETTLE_MS = 2_000;
 
 /**
  * Keeps the caBundle of this process's own webhook configurations, APIServices and CRD
@@ -59,14 +65,15 @@ export async function keepCaBundle(cert: ServingCert, targets: readonly CaBundle
   // Told before, and apart from, the app's own listeners: a throwing one cannot hold the caBundle back.
   const unfollow = [followCertificate(cert, 'trust', onChange), followCertificate(cert, 'rotate', onChange)];
   // Before the server presents a new leaf, the caBundle gains the CA that issued it (when the
-  // leaf's Secret names a CA before service-root-ca does): the API server never sees a
-  // certificate its caBundle cannot verify.
+  // leaf's Secret names a CA before service-root-ca does), and the API servers a moment to load
+  // it: they never see a certificate their caBundle cannot verify.
   unfollow.push(prepareServing(cert, async (next) => {
     const wanted = caBundleOf(bundle, next.caPem ?? '');
     if (wanted === bundle) return;
     bundle = wanted;
     for (const keeper of keepers) keeper.reconcile();
     await Promise.all(keepers.map((keeper) => keeper.synced()));
+    await sleep(CA_BUNDLE_SETTLE_MS, abort.signal);
   }));
   const resync = setInterval(() => keepers.forEach((keeper) => keeper.reconcile()), options.resyncIntervalMs ?? 60_000);
   resync.unref();
