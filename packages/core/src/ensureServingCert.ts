@@ -42,22 +42,33 @@ export async function ensureServingCert(options: EnsureOptions = {}): Promise<Se
   let watchReconnected: Observers['watchReconnected'] = () => {};
   const sources = await openSources(plan, { source: choice.source, identity, secretName, dnsNames, access,
     onWatchReconnect: (reason) => watchReconnected(reason) });
-  const observers = await openObservers(plan, { source: sources.serving.description, identity, access });
-  watchReconnected = observers.watchReconnected;
+  let cert: LiveServingCert;
   const rollover = { source: choice.source, cluster, identity, secretName };
-  const cert = await LiveServingCert.open({
-    servingSource: sources.serving,
-    caSource: sources.ca,
-    expectations: { dnsNames, clockSkewMs: plan.clockSkewMs, maxBytes: DEFAULT_MAX_BYTES, description: sources.serving.description, clientUse: plan.clientUse },
-    trustGraceMs: plan.trustGraceMs,
-    retiredCaMinHoldMs: plan.retiredCaMinHoldMs,
-    trustMemory: await openTrustMemory(plan, rollover),
-    timeoutMs: plan.timeoutMs,
-    logger: plan.logger,
-    signal: plan.signal,
-    diagnose: sources.diagnose,
-    observer: observers.observer,
-  });
-  await renewAfterRollover(cert, plan, rollover);
+  try {
+    const observers = await openObservers(plan, { source: sources.serving.description, identity, access });
+    watchReconnected = observers.watchReconnected;
+    cert = await LiveServingCert.open({
+      servingSource: sources.serving,
+      caSource: sources.ca,
+      expectations: { dnsNames, clockSkewMs: plan.clockSkewMs, maxBytes: DEFAULT_MAX_BYTES, description: sources.serving.description, clientUse: plan.clientUse },
+      trustGraceMs: plan.trustGraceMs,
+      retiredCaMinHoldMs: plan.retiredCaMinHoldMs,
+      trustMemory: await openTrustMemory(plan, rollover),
+      timeoutMs: plan.timeoutMs,
+      logger: plan.logger,
+      signal: plan.signal,
+      diagnose: sources.diagnose,
+      observer: observers.observer,
+    });
+  } catch (error) {
+    await sources.release?.(); // a shared watcher must not keep a share of a start that failed
+    throw error;
+  }
+  try {
+    await renewAfterRollover(cert, plan, rollover);
+  } catch (error) {
+    await cert.close();
+    throw error;
+  }
   return cert;
 }

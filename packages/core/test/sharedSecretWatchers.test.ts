@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { KubeConfig } from '@kubernetes/client-node';
+import type { MeterProvider } from '@opentelemetry/api';
+import { ensureServingCert } from '../src/ensureServingCert.js';
 import { ClusterAccess } from '../src/kube/clusterAccess.js';
 import { acquireSecretWatcher, sharedWatcherUsers } from '../src/sources/api/sharedSecretWatchers.js';
 import { recordingLogger } from './recordingLogger.js';
@@ -43,5 +45,15 @@ describe('shared Secret watchers', () => {
     const third = lease(config);
     expect(third.watcher).not.toBe(first.watcher); // a stopped watcher is never handed out again
     await third.release();
+  });
+
+  it('a start that fails after its sources were opened keeps no share of their watchers', async () => {
+    const config = kubeConfig();
+    // Fails while the observers open, after the api source took its two shares.
+    const meterProvider = { getMeter: () => { throw new Error('a broken meter provider'); } } as unknown as MeterProvider;
+    const start = ensureServingCert({ kubeConfig: config, source: 'api', annotate: false, serviceName: 'web', namespace: 'shop', renewOnRollover: false, meterProvider, logger: recordingLogger() });
+    await expect(start).rejects.toThrow('a broken meter provider');
+    expect(sharedWatcherUsers(config, 'shop', 'web-tls', 300)).toBe(0);
+    expect(sharedWatcherUsers(config, 'shop', 'service-root-ca', 300)).toBe(0);
   });
 });

@@ -27,4 +27,10 @@ export interface MaterialSources {
   serving: MaterialSource;
   /** `service-root-ca`; undefined when there is none to follow. */
   ca: MaterialSource | undefined;
+  /**
+   * Lets go of what opening the sources took (the api source's shares of process-wide watchers)
+   * when a start fails before their watches run; a watch lets go of its own when it ends. Safe
+   * to call more than once.
+   */
+  release?(): Promise<void>;
 }

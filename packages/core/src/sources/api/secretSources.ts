@@ -32,5 +32,8 @@ export function secretSources(options: SecretSourcesOptions): MaterialSources & 
     serving: secretSource(serving.watcher, SERVING_KEYS.keys, SERVING_KEYS.required, () => serving.release()),
     ca: secretSource(ca.watcher, CA_KEYS.keys, CA_KEYS.required, () => ca.release()),
     caWatcher: ca.watcher,
+    release: async () => {
+      await Promise.all([serving.release(), ca.release()]);
+    },
   };
 }
