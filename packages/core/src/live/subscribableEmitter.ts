@@ -60,20 +60,27 @@ export class SubscribableEmitter extends EventEmitter implements InternalSubscri
 
   override emit(event: string | symbol, ...args: unknown[]): boolean {
     const internal = this.#internal.get(event as InternalEvent);
-    if (!internal) return super.emit(event, ...args);
-    for (const listener of [...internal]) this.#isolated(event, 'internal', () => listener());
+    // 'error' without a listener keeps EventEmitter's throw; with listeners, each is isolated too
+    // (the handle emits it from timers, where a throwing listener would end the process).
+    if (!internal && !(event === 'error' && this.listenerCount('error') > 0)) return super.emit(event, ...args);
+    for (const listener of [...(internal ?? [])]) this.#isolated(event, 'internal', () => listener());
     const listeners = this.rawListeners(event) as Array<(...values: unknown[]) => unknown>;
     for (const listener of listeners) this.#isolated(event, 'app', () => listener.apply(this, args));
     return listeners.length > 0;
   }
 
+  /** Runs one listener; what it throws, or the promise it returns rejects with, is logged. */
   #isolated(event: string | symbol, tier: 'internal' | 'app', call: () => unknown): void {
-    try {
-      call();
-    } catch (error) {
-      const what = tier === 'app' ? `a '${String(event)}' listener of the app threw` : `serving-cert's own '${String(event)}' subscriber threw (a bug)`;
+    const report = (error: unknown): void => {
+      const what = tier === 'app' ? `a '${String(event)}' listener of the app failed` : `serving-cert's own '${String(event)}' subscriber failed (a bug)`;
       this.#logger.error({ event: String(event), error: String(error), stack: (error as Error | undefined)?.stack },
         `${what}; the new material is in place and every other listener was told`);
+    };
+    try {
+      const result = call();
+      if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') (result as PromiseLike<unknown>).then(undefined, report);
+    } catch (error) {
+      report(error);
     }
   }
 }
