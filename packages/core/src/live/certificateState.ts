@@ -14,7 +14,8 @@ export function certificateStateOf(bundle: ValidServingBundle, trustPem: string)
     // Built on first use: servers get contexts of their own from setSecureContext, and a
     // rotation should not pay for one nobody asked for.
     get secureContext() {
-      context ??= tls.createSecureContext({ key: bundle.keyPem, cert: bundle.certPem, ...(trustPem ? { ca: trustPem } : {}) });
+      // With no CA known, an empty store: no ca at all would mean Node's public roots.
+      context ??= tls.createSecureContext({ key: bundle.keyPem, cert: bundle.certPem, ca: trustPem === '' ? [] : trustPem });
       return context;
     },
   });

@@ -171,11 +171,9 @@ export class LiveServingCert extends SubscribableEmitter implements ServingCert 
     const state = certificateStateOf(bundle, this.#trust.state.pem);
     try {
       // OpenSSL's own check of the pair, done once: installing it into the attached servers
-      // builds their contexts; with no server attached, building the handle's context does.
-      if (this.#servers.size > 0) this.#servers.installAll(state, this.#trust.state.pem);
-      else void state.secureContext;
+      // builds their contexts; with no server attached (or none taking it), the handle's does.
+      this.#servers.installAll(state, this.#trust.state.pem);
     } catch (error) {
-      if (previous) this.#servers.installAll(previous, this.#trust.state.pem); // undo a partial install
       const refusal = asServingCertError(error, source.description);
       this.#servingGate.refuse(read.files, read.version, refusal);
       return this.#refuse('serving', refusal, read.version, false);
@@ -220,7 +218,11 @@ export class LiveServingCert extends SubscribableEmitter implements ServingCert 
     void this.#options.trustMemory?.remember(this.#trust.retiredCas()); // never rejects: a failure is a warning
     if (!this.#bundle) return; // listeners hear of trust only once there is a handle
     this.#current = certificateStateOf(this.#bundle, this.#trust.state.pem);
-    this.#servers.installAll(this.#current, this.#trust.state.pem);
+    try {
+      this.#servers.installAll(this.#current, this.#trust.state.pem); // a server's own refusal is logged there
+    } catch (error) {
+      this.#options.logger.error({ error: String(error) }, `the new trust bundle could not be installed: ${String(error)}`);
+    }
     this.#options.logger.info({ cas: this.#trust.state.cas.map((ca) => describeName(ca.subject)) }, 'trusted CAs changed');
     this.emit('trust', this.#trust.state);
     this.#observer.trustChanged(this.#trust.state);
