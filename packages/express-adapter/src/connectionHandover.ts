@@ -9,8 +9,8 @@ import { followCertificate, type ServingCert } from '@serving-cert/core';
  * carries `Connection: close`, so the client's next request opens a new connection, with a new
  * handshake (setSecureContext renews the session ticket keys, so it is a full one, not a
  * resumption of the old certificate's session). Idle old connections end at the server's
- * `keepAliveTimeout`. Closing idle
- * connections at the rotation instead races with a request the client already sent on one.
+ * `keepAliveTimeout`. Closing idle connections at the rotation instead races with a request
+ * the client already sent on one.
  * Returns the function that stops it.
  */
 export function handOverConnectionsOnRotate(server: HttpsServer, cert: ServingCert): () => void {

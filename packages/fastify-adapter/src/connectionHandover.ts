@@ -5,11 +5,11 @@ import type { TLSSocket } from 'node:tls';
 import { followCertificate, type ServingCert } from '@serving-cert/core';
 
 /**
- * How long an HTTP/2 session told to go away may still receive the streams its client opened
- * before it heard (RFC 9113 section 6.8 asks for at least one round trip) before the final GOAWAY.
+ * Between the GOAWAY that asks an old HTTP/2 session for no new streams and the final one (RFC
+ * 9113 section 6.8 asks for at least a round trip): the client moves to a new session meanwhile.
  */
 const HTTP2_GOAWAY_GRACE_MS = 1_000;
-/** The highest stream id: a GOAWAY with it asks for no new streams and refuses none. */
+/** The highest stream id: a GOAWAY with it asks for no new streams and refuses none on the wire. */
 const ALL_STREAMS = 2 ** 31 - 1;
 
 /**
