@@ -1,7 +1,8 @@
 import * as https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { admitCaller, consoleLogger, followCertificate, logCallerRefusal, type ClientCertMode, type Logger, type PeerAuthorizer, type PeerIdentity, type ServingCert } from '@serving-cert/core';
+import { admitCaller, consoleLogger, isServingCertError, logCallerRefusal, type ClientCertMode, type Logger, type PeerAuthorizer, type PeerIdentity, type ServingCert } from '@serving-cert/core';
+import { handOverConnectionsOnRotate } from './connectionHandover.js';
 
 /** Options of {@link createHttpsServer}. */
 export interface HttpsServerOptions {
@@ -23,8 +24,12 @@ export interface HttpsServerOptions {
   /** Where `authorizer`'s refusals are logged (info, pino's convention). Default: serving-cert's console logger. */
   logger?: Pick<Logger, 'info'>;
   /**
-   * After a rotation, close idle keep-alive connections, so that clients reconnect and see the
-   * new certificate soon; busy connections finish their request first. Default true.
+   * After a rotation, move keep-alive clients onto the new certificate without dropping a
+   * request: each response on a connection opened before the rotation carries `Connection:
+   * close`, so the client's next request opens a new connection (and sees the new certificate);
+   * an idle old connection ends at the server's `keepAliveTimeout`. No connection is closed
+   * under a request. `false` leaves connections alone: a pooled client then keeps the old
+   * certificate's handshake until it closes the connection itself. Default true.
    */
   closeIdleConnectionsOnRotate?: boolean;
   /** Any other `https.createServer` options (timeouts, ciphers, ...); key, cert and ca come from `cert`. */
@@ -45,7 +50,7 @@ declare module 'node:http' {
  * An `https.Server` for `app` that serves `cert` and follows every rotation (and, with client
  * certificates, every trust change) without a restart. The caller's identity is on `req.peer`;
  * an `authorizer` answers 403 before the app sees a caller it does not allow. Closing the server
- * detaches it from `cert`.
+ * detaches it from `cert`; listening again attaches it again, on the then current certificate.
  *
  * @example
  * app.get('/healthz', (_req, res) => res.send('ok'));        // kubelet's probe: no certificate
@@ -69,15 +74,39 @@ export function createHttpsServer(app: RequestListener, cert: ServingCert, optio
     if (admission.peer) req.peer = admission.peer;
     app(req, res);
   });
-  const detach = cert.attach(server);
-  const onRotate = (): void => {
-    server.closeIdleConnections();
-  };
-  // Ahead of the app's own rotate listeners and apart from them (one that throws stops nothing here).
-  const unfollow = options.closeIdleConnectionsOnRotate ?? true ? followCertificate(cert, 'rotate', onRotate) : undefined;
-  server.once('close', () => {
-    detach();
-    unfollow?.();
-  });
+  followWhileListening(server, cert, options.closeIdleConnectionsOnRotate ?? true);
   return server;
+}
+
+/**
+ * Keeps `server` attached to `cert` (and, with `handOver`, handing connections over at each
+ * rotation) from now on while it listens: detached when it closes, attached again when it
+ * listens again after a close. An https.Server can listen again; a detached one would serve the
+ * certificate of its last attachment for good. Listeners are added once, whatever the cycles.
+ */
+function followWhileListening(server: https.Server, cert: ServingCert, handOver: boolean): void {
+  let stopFollowing: (() => void) | undefined;
+  const follow = (): void => {
+    if (stopFollowing) return;
+    const detach = cert.attach(server);
+    const stopHandover = handOver ? handOverConnectionsOnRotate(server, cert) : undefined;
+    stopFollowing = () => {
+      stopFollowing = undefined;
+      detach();
+      stopHandover?.();
+    };
+  };
+  follow();
+  server.on('listening', () => {
+    try {
+      follow();
+    } catch (error) {
+      // The certificate was closed: nothing to follow any more; the server keeps what it has.
+      if (!isServingCertError(error, 'E_CLOSED')) throw error;
+    }
+  });
+  // 'close' comes once the last connection ended; the server may be listening again by then.
+  server.on('close', () => {
+    if (!server.listening) stopFollowing?.();
+  });
 }

@@ -1,9 +1,10 @@
-import type { Http2SecureServer, Http2Session } from 'node:http2';
+import type { Http2SecureServer } from 'node:http2';
 import type { Server as HttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { admitCaller, anyPeer, CallerRefusedError, followCertificate, logCallerRefusal, type Logger, type PeerAuthorizer, type PeerIdentity, type ServingCert } from '@serving-cert/core';
+import { admitCaller, anyPeer, CallerRefusedError, logCallerRefusal, type Logger, type PeerAuthorizer, type PeerIdentity, type ServingCert } from '@serving-cert/core';
+import { handOverConnectionsOnRotate } from './connectionHandover.js';
 
 /** Options of the {@link servingCert} plugin. */
 export interface ServingCertPluginOptions {
@@ -18,8 +19,16 @@ export interface ServingCertPluginOptions {
   /** Where refusals are logged, at info with the caller and the reason. Default: the request's logger (`request.log`). */
   logger?: Pick<Logger, 'info'>;
   /**
-   * After a rotation, close idle HTTP/1.1 keep-alive connections and gracefully close HTTP/2
-   * sessions, so that clients reconnect and see the new certificate soon. Default true.
+   * After a rotation, move clients onto the new certificate without closing anything under a
+   * request. HTTP/1.1: each response on a connection opened before the rotation carries
+   * `Connection: close`, so the client's next request opens a new connection (and sees the new
+   * certificate); an idle old connection ends at the server's `keepAliveTimeout`. HTTP/2: an old
+   * session gets a GOAWAY that asks for no new streams (RFC 9113 section 6.8), and about a second
+   * later the final one; streams in flight finish. A stream the client sent before it heard is
+   * refused with REFUSED_STREAM (never processed, safe to retry, as RFC 9113 section 8.7 says;
+   * clients that do not retry see it fail). `false` leaves connections and sessions alone: a
+   * pooled client keeps the old certificate's handshake until it closes the connection. Default
+   * true.
    */
   closeIdleConnectionsOnRotate?: boolean;
 }
@@ -51,20 +60,7 @@ const plugin: FastifyPluginAsync<ServingCertPluginOptions> = async (fastify, opt
     throw new Error('@serving-cert/fastify: the instance is not a TLS server; create it with Fastify({ https: cert.serverOptions() })');
   }
   const detach = cert.attach(server);
-
-  // HTTP/2 sessions live until closed: keep track of them to close them after a rotation.
-  const sessions = new Set<Http2Session>();
-  const onSession = (session: Http2Session): void => {
-    sessions.add(session);
-    session.once('close', () => sessions.delete(session));
-  };
-  server.on('session', onSession);
-  const onRotate = (): void => {
-    if ('closeIdleConnections' in server) server.closeIdleConnections();
-    for (const session of sessions) session.close(); // graceful: streams in flight finish
-  };
-  // Ahead of the app's own rotate listeners and apart from them (one that throws stops nothing here).
-  const unfollow = options.closeIdleConnectionsOnRotate ?? true ? followCertificate(cert, 'rotate', onRotate) : undefined;
+  const stopHandover = options.closeIdleConnectionsOnRotate ?? true ? handOverConnectionsOnRotate(server, cert) : undefined;
 
   fastify.decorateRequest('peer', undefined);
   fastify.addHook('onRequest', async function servingCertIdentity(request: FastifyRequest) {
@@ -83,8 +79,7 @@ const plugin: FastifyPluginAsync<ServingCertPluginOptions> = async (fastify, opt
   // Only what this plugin created: the attachment and its listeners.
   fastify.addHook('onClose', async function servingCertDetach() {
     detach();
-    unfollow?.();
-    server.off('session', onSession);
+    stopHandover?.();
   });
 };
 
