@@ -26,7 +26,7 @@ const ALL_STREAMS = 2 ** 31 - 1;
  *   it heard is refused by the final GOAWAY with REFUSED_STREAM: never processed, safe to retry.
  * Returns the function that stops it (sessions already told to go away still close).
  */
-export function handOverConnectionsOnRotate(server: HttpsServer | Http2SecureServer, cert: ServingCert): () => void {
+export function handOverConnectionsOnRotate(server: HttpsServer | Http2SecureServer, cert: ServingCert, options: { http1: boolean; http2: boolean }): () => void {
   let served = cert.current.info.fingerprint256;
   // What each connection's handshake presented, read once per connection: exact even for a
   // handshake that straddled a rotation.
@@ -39,7 +39,7 @@ export function handOverConnectionsOnRotate(server: HttpsServer | Http2SecureSer
   };
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    if (req.httpVersionMajor === 1 && isOld(req.socket as TLSSocket)) res.shouldKeepAlive = false;
+    if (options.http1 && req.httpVersionMajor === 1 && isOld(req.socket as TLSSocket)) res.shouldKeepAlive = false;
   };
 
   const sessions = new Set<Http2Session>();
@@ -72,8 +72,8 @@ export function handOverConnectionsOnRotate(server: HttpsServer | Http2SecureSer
     }
   });
   // Ahead of the app, so that its response already carries the header.
-  server.prependListener('request', onRequest);
-  server.on('session', onSession);
+  if (options.http1) server.prependListener('request', onRequest);
+  if (options.http2) server.on('session', onSession);
   return () => {
     unfollow();
     server.off('request', onRequest);

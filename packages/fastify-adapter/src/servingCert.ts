@@ -19,18 +19,24 @@ export interface ServingCertPluginOptions {
   /** Where refusals are logged, at info with the caller and the reason. Default: the request's logger (`request.log`). */
   logger?: Pick<Logger, 'info'>;
   /**
-   * After a rotation, move clients onto the new certificate without closing anything under a
-   * request. HTTP/1.1: each response on a connection opened before the rotation carries
+   * HTTP/1.1: after a rotation, move clients onto the new certificate without closing anything
+   * under a request: each response on a connection opened before the rotation carries
    * `Connection: close`, so the client's next request opens a new connection (and sees the new
-   * certificate); an idle old connection ends at the server's `keepAliveTimeout`. HTTP/2: an old
-   * session gets a GOAWAY that asks for no new streams (RFC 9113 section 6.8), and about a second
-   * later the final one; streams in flight finish. A stream the client sent before it heard is
-   * refused with REFUSED_STREAM (never processed, safe to retry, as RFC 9113 section 8.7 says;
-   * clients that do not retry see it fail). `false` leaves connections and sessions alone: a
-   * pooled client keeps the old certificate's handshake until it closes the connection. Default
-   * true.
+   * certificate); an idle old connection ends at the server's `keepAliveTimeout`. `false` leaves
+   * connections alone: a pooled client keeps the old certificate's handshake until it closes the
+   * connection. Default true.
    */
   closeIdleConnectionsOnRotate?: boolean;
+  /**
+   * HTTP/2: after a rotation, an old session gets a GOAWAY that asks for no new streams (RFC 9113
+   * section 6.8), and about a second later the final one; streams in flight finish. A stream the
+   * client sent before it heard is refused with REFUSED_STREAM: never processed and safe to retry
+   * (RFC 9113 section 8.7), which Go, gRPC and browsers do, but Node's `http2` client does not,
+   * and undici 7 fails its in-flight requests on any GOAWAY. So default false: sessions are left
+   * as they are and keep the old certificate's handshake until they end. Turn it on when the
+   * clients retry refused streams.
+   */
+  goAwayHttp2SessionsOnRotate?: boolean;
 }
 
 declare module 'fastify' {
@@ -60,7 +66,8 @@ const plugin: FastifyPluginAsync<ServingCertPluginOptions> = async (fastify, opt
     throw new Error('@serving-cert/fastify: the instance is not a TLS server; create it with Fastify({ https: cert.serverOptions() })');
   }
   const detach = cert.attach(server);
-  const stopHandover = options.closeIdleConnectionsOnRotate ?? true ? handOverConnectionsOnRotate(server, cert) : undefined;
+  const handover = { http1: options.closeIdleConnectionsOnRotate ?? true, http2: options.goAwayHttp2SessionsOnRotate ?? false };
+  const stopHandover = handover.http1 || handover.http2 ? handOverConnectionsOnRotate(server, cert, handover) : undefined;
 
   fastify.decorateRequest('peer', undefined);
   fastify.addHook('onRequest', async function servingCertIdentity(request: FastifyRequest) {

@@ -106,10 +106,10 @@ describe('@serving-cert/fastify', () => {
     expect(load.failures).toEqual([]);
   });
 
-  it('HTTP/2: an open session is told to go away gracefully after a rotation (GOAWAY 2^31-1, then the final one); its streams finish', async () => {
+  it('HTTP/2 with goAwayHttp2SessionsOnRotate: an open session is told to go away gracefully after a rotation (GOAWAY 2^31-1, then the final one); its streams finish', async () => {
     const api = await mount('api');
     const app = Fastify({ http2: true, https: { ...api.cert.serverOptions(), allowHTTP1: false } });
-    await app.register(servingCert, { cert: api.cert });
+    await app.register(servingCert, { cert: api.cert, goAwayHttp2SessionsOnRotate: true });
     let release!: () => void;
     const released = new Promise<void>((resolve) => {
       release = resolve;
@@ -156,10 +156,32 @@ describe('@serving-cert/fastify', () => {
     expect((again.socket as tls.TLSSocket).getPeerX509Certificate()!.serialNumber).toBe(next);
   });
 
-  it('HTTP/2: clients under load move to the rotated certificate; no stream the server took is lost', async () => {
+  it('HTTP/2 by default: sessions under load are left as they are through rotations, not a stream refused; new sessions get the new certificate', async () => {
     const api = await mount('api');
     const app = Fastify({ http2: true, https: { ...api.cert.serverOptions(), allowHTTP1: false } });
     await app.register(servingCert, { cert: api.cert });
+    app.get('/', async () => 'ok');
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    cleanups.push(() => app.close());
+    const port = (app.server.address() as AddressInfo).port;
+    const load = http2Loop(`https://127.0.0.1:${port}`, ca.certPem, 'api.shop.svc', 8);
+    cleanups.push(() => load.stop());
+    await load.progress(50);
+    let last = '';
+    for (let rotation = 0; rotation < 5; rotation += 1) {
+      last = await api.rotate();
+      await load.progress(50);
+    }
+    expect(await handshakeSerial(port, ['h2'])).toBe(last);
+    await load.stop();
+    expect(load.failures).toEqual([]);
+    expect(load.refusedAndRetried).toBe(0); // no GOAWAY: nothing in flight was refused
+  });
+
+  it('HTTP/2 with goAwayHttp2SessionsOnRotate: clients under load move to the rotated certificate; no stream the server took is lost', async () => {
+    const api = await mount('api');
+    const app = Fastify({ http2: true, https: { ...api.cert.serverOptions(), allowHTTP1: false } });
+    await app.register(servingCert, { cert: api.cert, goAwayHttp2SessionsOnRotate: true });
     app.get('/', async () => 'ok');
     const connections = servedConnections(app.server);
     await app.listen({ port: 0, host: '127.0.0.1' });
