@@ -5,6 +5,7 @@ import type { Dispatcher } from 'undici';
 import type { ServingCert } from '../types.js';
 import { followMaterialChanges } from './handleFanOut.js';
 import { loadUndici } from './loadUndici.js';
+import { retireAgent } from './retireAgent.js';
 
 /** Node >= 22.15 / 23.5 (getCACertificates) and 24.5 (setDefaultCACertificates); absent from @types/node 20. */
 interface DefaultCaApi {
@@ -54,8 +55,8 @@ export function installGlobalTrust(cert: ServingCert): () => void {
     const connector = buildConnector({ secureContext: tls.createSecureContext({ ca }), rejectUnauthorized: true });
     const next = new Agent({ connect: (options, callback) => connector(options, callback) });
     setGlobalDispatcher(next);
-    // Requests in flight finish on the old one; then its sockets go.
-    void dispatcher?.close().catch(() => undefined);
+    // Requests in flight finish on the old one; then its sockets go (destroyed past a deadline).
+    if (dispatcher) void retireAgent(dispatcher);
     dispatcher = next;
     agentOptions.ca = ca;
     defaultCaApi.setDefaultCACertificates?.(ca);
@@ -68,7 +69,7 @@ export function installGlobalTrust(cert: ServingCert): () => void {
     restored = true;
     stopFollowing();
     setGlobalDispatcher(previousDispatcher);
-    void dispatcher?.close().catch(() => undefined);
+    if (dispatcher) void retireAgent(dispatcher);
     if (hadCa) agentOptions.ca = previousAgentCa;
     else delete agentOptions.ca;
     if (previousDefaults) defaultCaApi.setDefaultCACertificates?.(previousDefaults);
