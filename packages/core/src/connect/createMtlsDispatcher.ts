@@ -94,7 +94,7 @@ export function createMtlsDispatcher(cert: ServingCert, options: MtlsOptions = {
   // The handle's own SecureContext (key, cert, trust bundle), rebuilt by it once per change:
   // a thousand dispatchers then cost nothing per rotation. A connector only affects new sockets,
   // so each change also moves requests to a new pool and retires the old one's connections.
-  const { Agent, buildConnector } = loadUndici();
+  const { buildConnector } = loadUndici();
   let appliedContext = cert.current.secureContext;
   let connector = build();
   function build(): buildConnector.connector {
@@ -108,12 +108,14 @@ export function createMtlsDispatcher(cert: ServingCert, options: MtlsOptions = {
       ...(expectedName ? { servername: expectedName } : {}),
     });
   }
-  // Every pool connects with the newest connector: a retiring one that must reconnect to
-  // finish its queue presents the new certificate too.
-  // The connector's own servername (expectedName) wins over the one undici derives from the URL.
-  const makeAgent = () => new Agent({ ...agentOptions, connect: (connectOptions, callback) => connector(connectOptions, callback) });
   let stopFollowing = (): void => {};
-  const { dispatcher, renew } = newMtlsDispatcher(makeAgent, () => stopFollowing());
+  const { dispatcher, renew } = newMtlsDispatcher({
+    ...agentOptions,
+    // Every pool connects with the newest connector: a retiring one that must reconnect to
+    // finish its queue presents the new certificate too. The connector's own servername
+    // (expectedName) wins over the one undici derives from the URL.
+    connect: (connectOptions, callback) => connector(connectOptions, callback),
+  }, () => stopFollowing());
   stopFollowing = followMaterialChanges(cert, () => {
     const context = cert.current.secureContext;
     // A rotation that changes trust too is told twice; an empty trust would verify with Node's default CAs.

@@ -1,7 +1,7 @@
 import type * as Undici from 'undici';
 import type { Agent, Dispatcher, RequestInfo, RequestInit, Response } from 'undici';
 import { loadUndici } from './loadUndici.js';
-import { RETIRE_DEADLINE_MS, retireAgent } from './retireAgent.js';
+import { RETIRE_DEADLINE_MS, retirableAgent, retireAgent, type RetirableAgent } from './retireAgent.js';
 
 /**
  * The undici Dispatcher {@link createMtlsDispatcher} returns: its requests go to a pool built
@@ -27,21 +27,21 @@ export interface MtlsDispatcher extends Dispatcher {
 /** What the dispatcher's owner needs: the dispatcher, and the way to move it onto new material. */
 export interface RenewableDispatcher {
   readonly dispatcher: MtlsDispatcher;
-  /** New requests go to a new pool from `makeAgent`; the previous one is retired. Nothing once closed. */
+  /** New requests go to a new pool; the previous one is retired. Nothing once closed. */
   readonly renew: () => void;
 }
 
-type MtlsDispatcherClass = new (makeAgent: () => Agent, detach: () => void, retireDeadlineMs: number) => MtlsDispatcher & { renew(): void };
+type MtlsDispatcherClass = new (agentOptions: Agent.Options, detach: () => void, retireDeadlineMs: number) => MtlsDispatcher & { renew(): void };
 let mtlsDispatcherClass: MtlsDispatcherClass | undefined;
 
 /**
- * A new {@link MtlsDispatcher} whose pools `makeAgent` builds (each from the material current
- * then); `detach` stops following the certificate. Its class is defined when the first one is
- * made, as undici loads then.
+ * A new {@link MtlsDispatcher} whose pools are Agents with `agentOptions` (whose `connect`
+ * uses the newest material); `detach` stops following the certificate. Its class is defined
+ * when the first one is made, as undici loads then.
  */
-export function newMtlsDispatcher(makeAgent: () => Agent, detach: () => void, retireDeadlineMs = RETIRE_DEADLINE_MS): RenewableDispatcher {
+export function newMtlsDispatcher(agentOptions: Agent.Options, detach: () => void, retireDeadlineMs = RETIRE_DEADLINE_MS): RenewableDispatcher {
   mtlsDispatcherClass ??= defineMtlsDispatcher(loadUndici());
-  const dispatcher = new mtlsDispatcherClass(makeAgent, detach, retireDeadlineMs);
+  const dispatcher = new mtlsDispatcherClass(agentOptions, detach, retireDeadlineMs);
   return { dispatcher, renew: () => dispatcher.renew() };
 }
 
@@ -50,21 +50,21 @@ type Callback = (error: Error | null, data: null) => void;
 
 function defineMtlsDispatcher({ Dispatcher: DispatcherClass, fetch: undiciFetch }: typeof Undici): MtlsDispatcherClass {
   return class MtlsDispatcher extends DispatcherClass {
-    readonly #makeAgent: () => Agent;
+    readonly #agentOptions: Agent.Options;
     readonly #detach: () => void;
     readonly #retireDeadlineMs: number;
-    #current: Agent;
+    #current: RetirableAgent;
     /** Pools replaced by a newer one, until their last connection is gone. */
-    readonly #retiring = new Map<Agent, Promise<void>>();
+    readonly #retiring = new Map<RetirableAgent, Promise<void>>();
     #closed = false;
     #destroyed = false;
 
-    constructor(makeAgent: () => Agent, detach: () => void, retireDeadlineMs: number) {
+    constructor(agentOptions: Agent.Options, detach: () => void, retireDeadlineMs: number) {
       super();
-      this.#makeAgent = makeAgent;
+      this.#agentOptions = agentOptions;
       this.#detach = detach;
       this.#retireDeadlineMs = retireDeadlineMs;
-      this.#current = this.#adopt(makeAgent());
+      this.#current = this.#newAgent();
     }
 
     get closed(): boolean {
@@ -76,23 +76,24 @@ function defineMtlsDispatcher({ Dispatcher: DispatcherClass, fetch: undiciFetch 
     }
 
     get stats(): Agent['stats'] {
-      return this.#current.stats;
+      return this.#current.agent.stats;
     }
 
-    /** Its events are this dispatcher's (with it first among the targets, as an Agent does). */
-    #adopt(agent: Agent): Agent {
+    /** A new pool, whose events are this dispatcher's (with it first among the targets, as an Agent does). */
+    #newAgent(): RetirableAgent {
+      const retirable = retirableAgent(this.#agentOptions);
       for (const event of FORWARDED_EVENTS) {
-        (agent as NodeJS.EventEmitter).on(event, (origin: unknown, targets: Dispatcher[], ...rest: unknown[]) => {
+        (retirable.agent as NodeJS.EventEmitter).on(event, (origin: unknown, targets: Dispatcher[], ...rest: unknown[]) => {
           (this as NodeJS.EventEmitter).emit(event, origin, [this, ...targets], ...rest);
         });
       }
-      return agent;
+      return retirable;
     }
 
     renew(): void {
       if (this.#closed || this.#destroyed) return;
       const previous = this.#current;
-      this.#current = this.#adopt(this.#makeAgent());
+      this.#current = this.#newAgent();
       // A request that got `false` from the previous pool waits for its 'drain', still forwarded.
       this.#retiring.set(previous, retireAgent(previous, this.#retireDeadlineMs).then(() => {
         this.#retiring.delete(previous);
@@ -101,7 +102,7 @@ function defineMtlsDispatcher({ Dispatcher: DispatcherClass, fetch: undiciFetch 
 
     // Once closed (or destroyed), the current pool is too, and refuses the request as an Agent does.
     override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
-      return this.#current.dispatch(options, handler);
+      return this.#current.agent.dispatch(options, handler);
     }
 
     fetch(input: RequestInfo, init: Omit<RequestInit, 'dispatcher'> = {}): Promise<Response> {
@@ -113,7 +114,7 @@ function defineMtlsDispatcher({ Dispatcher: DispatcherClass, fetch: undiciFetch 
     override close(callback?: () => void): Promise<void> | void {
       this.#detach();
       this.#closed = true;
-      const closed = Promise.all([this.#current.close(), ...this.#retiring.values()]).then(() => {
+      const closed = Promise.all([this.#current.agent.close(), ...this.#retiring.values()]).then(() => {
         this.#destroyed = true;
       });
       return settle(closed, callback);
