@@ -119,14 +119,19 @@ describe('MtlsDispatcher', () => {
     await expect(request(`${origin}/slow`, { dispatcher })).rejects.toMatchObject({ code: expect.stringMatching(/^UND_ERR_(CLOSED|DESTROYED)$/) });
   });
 
-  it('destroy() ends the requests in flight of the retiring pools too', async () => {
+  it('destroy() ends the requests in flight of the current and the retiring pools, and a close() in progress', async () => {
     const origin = await plainServer();
     const { dispatcher, renew } = newMtlsDispatcher({}, () => {});
     const hung = request(`${origin}/hang`, { dispatcher }).then(() => 'answered', (error: Error) => error);
     await sleep(50);
     renew();
+    const current = request(`${origin}/hang`, { dispatcher }).then(() => 'answered', (error: Error) => error);
+    await sleep(50);
+    const closing = dispatcher.close().then(() => 'closed', (error: Error) => error); // waits for the hung requests
     await dispatcher.destroy();
     expect(await hung).toMatchObject({ code: 'UND_ERR_DESTROYED' });
+    expect(await current).toMatchObject({ code: 'UND_ERR_DESTROYED' });
+    expect(await closing).toBe('closed'); // a close() in progress ends too
     expect(dispatcher.destroyed).toBe(true);
   });
 });
