@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import * as tls from 'node:tls';
 import type { PeerCertificate } from 'node:tls';
 import type { Agent, buildConnector } from 'undici';
-import { ServingCertError } from '../errors.js';
+import { asServingCertError, ServingCertError } from '../errors.js';
 import type { PeerAuthorizer } from '../serve/authorizer.js';
 import type { ServingCert } from '../types.js';
 import { observePeerLeaf } from '../x509/peerLeaves.js';
@@ -32,8 +32,10 @@ export interface MtlsOptions extends Omit<Agent.Options, 'connect'> {
  * An undici Dispatcher for mTLS between Services: presents `cert`'s current certificate, trusts
  * `cert.trust` (old and new CA during a rollover) and verifies the server's name or identity
  * (a fixed `serverName` or `peer`, or per URL with `authorize`). On every rotation and trust
- * change it swaps its connector: new connections use the new material, requests in flight
- * finish on theirs. There is no way to turn verification off.
+ * change, new requests go to a new pool with the new material, while the connections made
+ * before finish their requests in flight and close (destroyed after 30 s at most): no
+ * connection keeps an old certificate or an old trust for long. There is no way to turn
+ * verification off.
  *
  * Works with undici's `request` and `fetch`, its own typed `dispatcher.fetch(url, init)`, and
  * Node's global `fetch` (`{ dispatcher }`).
@@ -54,41 +56,75 @@ export function createMtlsDispatcher(cert: ServingCert, options: MtlsOptions = {
     throw new ServingCertError('E_CONFIG', 'createMtlsDispatcher: authorize takes a PeerAuthorizer, e.g. allowPeers({ namespaces: [\'shop\'] })');
   }
   assertClientUse(cert);
+  assertTrust(cert);
   const expectedName = peer ? `${peer.serviceName}.${peer.namespace}.svc` : serverName;
   const checkIdentity = authorize
     ? (host: string, presented: PeerCertificate) => checkAuthorizedService(host, presented, authorize)
     : (host: string, presented: PeerCertificate) => checkName(expectedName ?? host, presented, peer);
-  // Node calls it only once the chain verified: a server that passes is a peer whose CA the handle follows (rollover).
+  // Node calls it from the handshake's callback, once the chain verified: whatever it throws
+  // would be an uncaught exception, so a failure here refuses this call instead. A server that
+  // passes is a peer whose CA the handle follows (rollover).
+  let observerFailed = false;
   const checkServerIdentity = (host: string, presented: PeerCertificate): ServingCertError | undefined => {
-    const failure = checkIdentity(host, presented);
-    if (!failure && presented.raw) observePeerLeaf(cert, new X509Certificate(presented.raw));
+    let failure: ServingCertError | undefined;
+    try {
+      failure = checkIdentity(host, presented);
+    } catch (error) {
+      if (!authorize) return asServingCertError(error, `createMtlsDispatcher: checking the name of the server at ${host}`);
+      return new ServingCertError('E_PEER_IDENTITY',
+        `createMtlsDispatcher: the authorizer (authorize.allows) threw while checking the server at ${host} (${String(error)}), ` +
+        'so the call is refused; fix the authorizer: it must return true or false',
+        { cause: error, details: { expected: authorize.description, presented: covered(presented) } });
+    }
+    if (!failure && presented.raw) {
+      try {
+        observePeerLeaf(cert, new X509Certificate(presented.raw));
+      } catch (error) {
+        // Following the peer's CA is bookkeeping for a rollover: it must not fail a verified call.
+        if (!observerFailed) {
+          observerFailed = true;
+          process.emitWarning(`serving-cert: following the CA of the server at ${host} failed (${String(error)}); the call goes on. ` +
+            'Please report it with this stack', { code: 'SERVING_CERT_PEER_FOLLOW', detail: error instanceof Error ? error.stack : undefined });
+        }
+      }
+    }
     return failure;
   };
 
   // The handle's own SecureContext (key, cert, trust bundle), rebuilt by it once per change:
-  // a thousand dispatchers then cost nothing per rotation. Pooled sockets keep the old client
-  // certificate; a new connector (with an empty session cache) only affects new ones.
+  // a thousand dispatchers then cost nothing per rotation. A connector only affects new sockets,
+  // so each change also moves requests to a new pool and retires the old one's connections.
   const { buildConnector } = loadUndici();
+  let appliedContext = cert.current.secureContext;
   let connector = build();
   function build(): buildConnector.connector {
     return buildConnector({
       ...connect,
       // undici sets ALPN only on connectors it builds itself: without this, no HTTP/2.
       ...(agentOptions.allowH2 ? { allowH2: true } : {}),
-      secureContext: cert.current.secureContext,
+      secureContext: appliedContext,
       rejectUnauthorized: true,
       checkServerIdentity,
       ...(expectedName ? { servername: expectedName } : {}),
     });
   }
-  const stopFollowing = followMaterialChanges(cert, () => {
-    connector = build();
-  });
-  return newMtlsDispatcher({
+  let stopFollowing = (): void => {};
+  const { dispatcher, renew } = newMtlsDispatcher({
     ...agentOptions,
-    // The connector's own servername (expectedName) wins over the one undici derives from the URL.
+    // Every pool connects with the newest connector: a retiring one that must reconnect to
+    // finish its queue presents the new certificate too. The connector's own servername
+    // (expectedName) wins over the one undici derives from the URL.
     connect: (connectOptions, callback) => connector(connectOptions, callback),
-  }, stopFollowing);
+  }, () => stopFollowing());
+  stopFollowing = followMaterialChanges(cert, () => {
+    const context = cert.current.secureContext;
+    // A rotation that changes trust too is told twice; an empty trust would verify with Node's default CAs.
+    if (context === appliedContext || cert.trust.pem === '') return;
+    appliedContext = context;
+    connector = build();
+    renew();
+  });
+  return dispatcher;
 }
 
 function covered(presented: PeerCertificate): string {
@@ -137,4 +173,15 @@ function assertClientUse(cert: ServingCert): void {
       'so servers refuse it as a client certificate: remove spec.usages from the Certificate or add "client auth", ' +
       'and pass clientUse: true to ensureServingCert so that the gate requires it of every rotation');
   }
+}
+
+/**
+ * With no CA known, the handle's context would verify servers with Node's default CAs (public
+ * roots): any server with a public certificate for the name would pass as a peer.
+ */
+function assertTrust(cert: ServingCert): void {
+  if (cert.trust.pem !== '') return;
+  throw new ServingCertError('E_CONFIG',
+    'createMtlsDispatcher needs a CA to verify servers with, and none is known: mount service-root-ca (caDir) ' +
+    'or use a Secret that carries ca.crt');
 }

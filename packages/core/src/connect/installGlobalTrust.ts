@@ -5,6 +5,7 @@ import type { Dispatcher } from 'undici';
 import type { ServingCert } from '../types.js';
 import { followMaterialChanges } from './handleFanOut.js';
 import { loadUndici } from './loadUndici.js';
+import { retirableAgent, retireAgent, type RetirableAgent } from './retireAgent.js';
 
 /** Node >= 22.15 / 23.5 (getCACertificates) and 24.5 (setDefaultCACertificates); absent from @types/node 20. */
 interface DefaultCaApi {
@@ -36,7 +37,7 @@ function defaultCas(): string[] {
  * global dispatcher and `https.globalAgent` are what it sets.
  */
 export function installGlobalTrust(cert: ServingCert): () => void {
-  const { Agent, buildConnector, getGlobalDispatcher, setGlobalDispatcher } = loadUndici();
+  const { buildConnector, getGlobalDispatcher, setGlobalDispatcher } = loadUndici();
   const previousDispatcher: Dispatcher = getGlobalDispatcher();
   const agentOptions = https.globalAgent.options;
   const hadCa = Object.hasOwn(agentOptions, 'ca');
@@ -44,7 +45,7 @@ export function installGlobalTrust(cert: ServingCert): () => void {
   const previousDefaults = defaultCaApi.setDefaultCACertificates ? defaultCas() : undefined;
   const baseline = previousDefaults ?? defaultCas();
 
-  let dispatcher: InstanceType<typeof Agent> | undefined;
+  let dispatcher: RetirableAgent | undefined;
   let appliedPem: string | undefined;
   const apply = (): void => {
     if (cert.trust.pem === appliedPem) return; // a rotation without a trust change
@@ -52,10 +53,10 @@ export function installGlobalTrust(cert: ServingCert): () => void {
     const ca = [...baseline, cert.trust.pem];
     // One context for every connection until the next trust change (~150 roots to parse).
     const connector = buildConnector({ secureContext: tls.createSecureContext({ ca }), rejectUnauthorized: true });
-    const next = new Agent({ connect: (options, callback) => connector(options, callback) });
-    setGlobalDispatcher(next);
-    // Requests in flight finish on the old one; then its sockets go.
-    void dispatcher?.close().catch(() => undefined);
+    const next = retirableAgent({ connect: (options, callback) => connector(options, callback) });
+    setGlobalDispatcher(next.agent);
+    // Requests in flight finish on the old one; then its sockets go (destroyed past a deadline).
+    if (dispatcher) void retireAgent(dispatcher);
     dispatcher = next;
     agentOptions.ca = ca;
     defaultCaApi.setDefaultCACertificates?.(ca);
@@ -68,7 +69,7 @@ export function installGlobalTrust(cert: ServingCert): () => void {
     restored = true;
     stopFollowing();
     setGlobalDispatcher(previousDispatcher);
-    void dispatcher?.close().catch(() => undefined);
+    if (dispatcher) void retireAgent(dispatcher);
     if (hadCa) agentOptions.ca = previousAgentCa;
     else delete agentOptions.ca;
     if (previousDefaults) defaultCaApi.setDefaultCACertificates?.(previousDefaults);
