@@ -33,7 +33,7 @@ export interface MtlsOptions extends Omit<Agent.Options, 'connect'> {
  * `cert.trust` (old and new CA during a rollover) and verifies the server's name or identity
  * (a fixed `serverName` or `peer`, or per URL with `authorize`). On every rotation and trust
  * change, new requests go to a new pool with the new material, while the connections made
- * before finish their requests in flight and close (destroyed after 30 s at most): no
+ * before finish their requests in flight and close (destroyed after 5 minutes at most): no
  * connection keeps an old certificate or an old trust for long. There is no way to turn
  * verification off.
  *

@@ -5,9 +5,11 @@ import { loadUndici } from './loadUndici.js';
  * How long a retired pool may take to finish its requests in flight before its sockets are
  * destroyed: a rotation or a trust change must reach every connection in a bounded time, and a
  * hung request must not keep connections made with the old material (or verified under the
- * old trust) open forever.
+ * old trust) open forever. Long enough for any ordinary request or download: what is cut is a
+ * stream still open after it (an event stream, a watch), which must reconnect as after any
+ * connection loss. The old material was valid: there is no hurry that is worth a request.
  */
-export const RETIRE_DEADLINE_MS = 30_000;
+export const RETIRE_DEADLINE_MS = 5 * 60_000;
 
 /** An undici Agent whose per-origin pools are known, so that it can be destroyed even once closing. */
 export interface RetirableAgent {
