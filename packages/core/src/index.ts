@@ -24,6 +24,7 @@ export type { PeerIdentity } from './serve/peerIdentity.js';
 export { allowPeers, anyPeer, authorizePeer } from './serve/authorizer.js';
 export type { PeerAuthorizer, PeerDecision } from './serve/authorizer.js';
 export { admitCaller } from './serve/admitCaller.js';
+export { handOverConnectionsOnRotate } from './serve/connectionHandover.js';
 export { readinessProbe } from './serve/readiness.js';
 export type { Readiness, ReadinessOptions } from './serve/readiness.js';
 export type { CallerAdmission } from './serve/admitCaller.js';

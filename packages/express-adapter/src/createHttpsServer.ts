@@ -1,8 +1,7 @@
 import * as https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { admitCaller, consoleLogger, isServingCertError, logCallerRefusal, type ClientCertMode, type Logger, type PeerAuthorizer, type PeerIdentity, type ServingCert } from '@serving-cert/core';
-import { handOverConnectionsOnRotate } from './connectionHandover.js';
+import { admitCaller, consoleLogger, handOverConnectionsOnRotate, isServingCertError, logCallerRefusal, type ClientCertMode, type Logger, type PeerAuthorizer, type PeerIdentity, type ServingCert } from '@serving-cert/core';
 
 /** Options of {@link createHttpsServer}. */
 export interface HttpsServerOptions {

@@ -1,6 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { constants as http2Constants, type Http2SecureServer, type Http2Session } from 'node:http2';
-import type { Server as HttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { followCertificate, type ServingCert } from '@serving-cert/core';
 
@@ -13,35 +11,22 @@ const HTTP2_GOAWAY_GRACE_MS = 1_000;
 const ALL_STREAMS = 2 ** 31 - 1;
 
 /**
- * Moves the clients of `server` onto `cert`'s new certificate after a rotation, gracefully:
- * - HTTP/1.1: a response on a connection whose handshake presented an older certificate carries
- *   `Connection: close`, so the client's next request opens a new connection, with a full
- *   handshake (setSecureContext renews the session ticket keys). Idle old connections end at the
- *   server's `keepAliveTimeout`. Closing idle connections at the rotation instead races with a
- *   request the client already sent on one.
- * - HTTP/2: an old session gets a GOAWAY with the highest stream id (open no new streams here),
- *   then, {@link HTTP2_GOAWAY_GRACE_MS} later, `close()`: the final GOAWAY, after which the
- *   streams in flight finish and the session ends. Node's nghttp2 ignores a stream that reaches
- *   it after any GOAWAY it sent (it has no shutdown notice), so a stream the client sent before
- *   it heard is refused by the final GOAWAY with REFUSED_STREAM: never processed, safe to retry.
- * Returns the function that stops it (sessions already told to go away still close).
+ * Moves the HTTP/2 clients of `server` onto `cert`'s new certificate after a rotation: an old
+ * session gets a GOAWAY with the highest stream id (open no new streams here), then,
+ * {@link HTTP2_GOAWAY_GRACE_MS} later, `close()`: the final GOAWAY, after which the streams in
+ * flight finish and the session ends. Node's nghttp2 ignores a stream that reaches it after any
+ * GOAWAY it sent (it has no shutdown notice), so a stream the client sent before it heard is
+ * refused by the final GOAWAY with REFUSED_STREAM: never processed, safe to retry, but Node's
+ * http2 client and undici do not. Hence opt-in. (HTTP/1.1 connections are core's
+ * `handOverConnectionsOnRotate`.) Returns the function that stops it (sessions already told to
+ * go away still close).
  */
-export function handOverConnectionsOnRotate(server: HttpsServer | Http2SecureServer, cert: ServingCert, options: { http1: boolean; http2: boolean }): () => void {
+export function goAwayOldSessionsOnRotate(server: Http2SecureServer, cert: ServingCert): () => void {
   let served = cert.current.info.fingerprint256;
-  // What each connection's handshake presented, read once per connection: exact even for a
-  // handshake that straddled a rotation.
-  const presented = new WeakMap<TLSSocket, string | undefined>();
   const isOld = (socket: TLSSocket | undefined): boolean => {
-    if (!socket) return false;
-    if (!presented.has(socket)) presented.set(socket, socket.getX509Certificate?.()?.fingerprint256);
-    const fingerprint = presented.get(socket);
+    const fingerprint = socket?.getX509Certificate?.()?.fingerprint256; // once per session
     return fingerprint !== undefined && fingerprint !== served;
   };
-
-  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    if (options.http1 && req.httpVersionMajor === 1 && isOld(req.socket as TLSSocket)) res.shouldKeepAlive = false;
-  };
-
   const sessions = new Set<Http2Session>();
   const goingAway = new WeakSet<Http2Session>();
   const sendAway = (session: Http2Session): void => {
@@ -63,7 +48,6 @@ export function handOverConnectionsOnRotate(server: HttpsServer | Http2SecureSer
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
   };
-
   const unfollow = followCertificate(cert, 'rotate', () => {
     served = cert.current.info.fingerprint256;
     for (const session of sessions) {
@@ -71,12 +55,9 @@ export function handOverConnectionsOnRotate(server: HttpsServer | Http2SecureSer
       sendAway(session);
     }
   });
-  // Ahead of the app, so that its response already carries the header.
-  if (options.http1) server.prependListener('request', onRequest);
-  if (options.http2) server.on('session', onSession);
+  server.on('session', onSession);
   return () => {
     unfollow();
-    server.off('request', onRequest);
     server.off('session', onSession);
   };
 }

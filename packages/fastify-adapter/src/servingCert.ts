@@ -3,8 +3,8 @@ import type { Server as HttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { admitCaller, anyPeer, CallerRefusedError, logCallerRefusal, type Logger, type PeerAuthorizer, type PeerIdentity, type ServingCert } from '@serving-cert/core';
-import { handOverConnectionsOnRotate } from './connectionHandover.js';
+import { admitCaller, anyPeer, CallerRefusedError, handOverConnectionsOnRotate, logCallerRefusal, type Logger, type PeerAuthorizer, type PeerIdentity, type ServingCert } from '@serving-cert/core';
+import { goAwayOldSessionsOnRotate } from './connectionHandover.js';
 
 /** Options of the {@link servingCert} plugin. */
 export interface ServingCertPluginOptions {
@@ -66,8 +66,12 @@ const plugin: FastifyPluginAsync<ServingCertPluginOptions> = async (fastify, opt
     throw new Error('@serving-cert/fastify: the instance is not a TLS server; create it with Fastify({ https: cert.serverOptions() })');
   }
   const detach = cert.attach(server);
-  const handover = { http1: options.closeIdleConnectionsOnRotate ?? true, http2: options.goAwayHttp2SessionsOnRotate ?? false };
-  const stopHandover = handover.http1 || handover.http2 ? handOverConnectionsOnRotate(server, cert, handover) : undefined;
+  // HTTP/1.1 connections (an https server, or HTTP/2's allowHTTP1 fallback), and HTTP/2 sessions
+  // (only an HTTP/2 server emits 'session').
+  const stopHandovers = [
+    ...(options.closeIdleConnectionsOnRotate ?? true ? [handOverConnectionsOnRotate(server, cert)] : []),
+    ...(options.goAwayHttp2SessionsOnRotate ?? false ? [goAwayOldSessionsOnRotate(server as Http2SecureServer, cert)] : []),
+  ];
 
   fastify.decorateRequest('peer', undefined);
   fastify.addHook('onRequest', async function servingCertIdentity(request: FastifyRequest) {
@@ -86,7 +90,7 @@ const plugin: FastifyPluginAsync<ServingCertPluginOptions> = async (fastify, opt
   // Only what this plugin created: the attachment and its listeners.
   fastify.addHook('onClose', async function servingCertDetach() {
     detach();
-    stopHandover?.();
+    for (const stop of stopHandovers) stop();
   });
 };
 
